@@ -1,0 +1,281 @@
+"""Decode any audio input into mono float32 at 16 kHz, with clear errors.
+
+Accepted inputs
+---------------
+* a path (``str`` / ``os.PathLike``) to a file: wav/flac/ogg/mp3 are read in-process with
+  soundfile (libsndfile); anything else (m4a/aac, opus, webm, a video's soundtrack...) is
+  decoded by the ``ffmpeg`` program;
+* raw file bytes (``bytes`` / ``bytearray`` / ``memoryview``);
+* the ``(sample_rate, array)`` pair that ``gr.Audio(type="numpy")`` hands over, where
+  ``array.shape = (n_samples,)`` or ``(n_samples, n_channels)``, int or float PCM;
+* a bare 1-D float array already at :data:`SAMPLE_RATE`.
+
+Every problem raises :class:`AudioError`, whose ``code`` is one of :data:`ERROR_CODES` and
+whose message names the problem in words a user understands.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+SAMPLE_RATE = 16000  # Hz, what Whisper was trained on
+MIN_DURATION = 1.0  # s; shorter clips carry no usable genre or rhythm
+MAX_DURATION = 20 * 60.0  # s; default cap (configurable) so a 2-hour upload cannot hog a worker
+SILENCE_PEAK = 1e-4  # |sample| below this everywhere (-80 dBFS) counts as digital silence
+
+ERROR_CODES = (
+    "empty", "undecodable", "not_audio", "too_short", "too_long", "non_finite", "silent",
+)
+
+AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, tuple, np.ndarray]
+
+# Formats libsndfile reads in-process (checked against soundfile.available_formats()).
+_SOUNDFILE_EXTS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"}
+
+
+class AudioError(ValueError):
+    """Raised when an input cannot become usable audio.
+
+    Attributes
+    ----------
+    code : str
+        one of :data:`ERROR_CODES`, stable for programs (the API returns it).
+    """
+
+    def __init__(self, code: str, message: str):
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class AudioLimits:
+    """Duration bounds, in seconds, that :func:`load_audio` enforces."""
+
+    min_duration: float = MIN_DURATION
+    max_duration: float = MAX_DURATION
+
+
+def _name(source) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return f"'{Path(source).name}'"
+    return "the audio"
+
+
+def to_mono_float32(array: np.ndarray) -> np.ndarray:
+    """Mix any PCM array down to mono float32 in [-1, 1].
+
+    Parameters
+    ----------
+    array : np.ndarray, shape = (n_samples,) or (n_samples, n_channels); int or float PCM
+        (a (n_channels, n_samples) array with n_channels <= 8 < n_samples is also accepted).
+    """
+    a = np.asarray(array)
+    if a.ndim == 2 and a.shape[0] <= 8 < a.shape[1]:
+        a = a.T  # channels-first, as torchaudio writes it
+    if a.ndim > 2 or a.ndim == 0:
+        raise AudioError("not_audio", f"expected a 1-D or 2-D sample array, got shape {a.shape}")
+    if np.issubdtype(a.dtype, np.integer):
+        info = np.iinfo(a.dtype)
+        if info.min == 0:  # unsigned PCM (8-bit wav) is offset-binary
+            a = (a.astype(np.float32) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+        else:
+            a = a.astype(np.float32) / float(-info.min)
+    elif np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float32, copy=False)
+    else:
+        raise AudioError("not_audio", f"samples of type {a.dtype} are not audio")
+    if a.ndim == 2:
+        a = a.mean(axis=1, dtype=np.float32)
+    return np.ascontiguousarray(a)
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Band-limited resampling (soxr, high quality). ``y.shape = (n_samples,)``."""
+    if orig_sr == target_sr:
+        return y
+    import soxr  # librosa's own resampling backend
+
+    return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def _read_soundfile(data, limits: AudioLimits, name: str):
+    """Read with libsndfile. Returns (array, sr) or None when libsndfile cannot parse it."""
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(data) as f:
+            sr = f.samplerate
+            if f.frames > 0 and f.frames / sr > limits.max_duration:
+                _too_long(f.frames / sr, limits, name)
+            # read at most the cap (+1 s) so a file with a lying header cannot blow memory
+            n = int((limits.max_duration + 1) * sr)
+            y = f.read(frames=n, dtype="float32", always_2d=True)
+    except AudioError:
+        raise
+    except Exception:  # sf.LibsndfileError, RuntimeError on broken mp3 frames, ...
+        return None
+    return y, sr
+
+
+def _ffmpeg_decode(path: str, limits: AudioLimits, name: str) -> np.ndarray:
+    """Decode through the ffmpeg program straight to mono float32 at 16 kHz."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise AudioError(
+            "undecodable",
+            f"{name} is not wav/flac/ogg/mp3 and the 'ffmpeg' program, needed for other formats "
+            "(m4a, aac, opus, webm, video), is not installed (apt-get install ffmpeg)",
+        )
+    cap = limits.max_duration + 1.0
+    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path, "-t", f"{cap:.3f}",
+           "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise AudioError("undecodable", f"decoding {name} took too long (over 300 s)") from None
+    err = proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode != 0 or not proc.stdout:
+        if "does not contain any stream" in err or "Output file does not contain" in err \
+                or "matches no streams" in err:
+            raise AudioError("not_audio", f"{name} contains no audio stream")
+        last = err.splitlines()[-1] if err else "no output"
+        raise AudioError("undecodable", f"{name} could not be decoded as audio ({last})")
+    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if not head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return sum(ch.isprintable() or ch in "\r\n\t" for ch in text) / len(text) > 0.95
+
+
+def _too_long(duration: float, limits: AudioLimits, name: str):
+    raise AudioError(
+        "too_long",
+        f"{name} is {duration / 60:.1f} min long; the limit is {limits.max_duration / 60:.0f} min "
+        "(trim it, or raise the limit)",
+    )
+
+
+def _decode_file(path: str, limits: AudioLimits, name: str) -> np.ndarray:
+    if not os.path.exists(path):
+        raise AudioError("undecodable", f"{name} does not exist")
+    if os.path.getsize(path) == 0:
+        raise AudioError("empty", f"{name} is an empty file (0 bytes)")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if _looks_like_text(head):
+        raise AudioError("not_audio", f"{name} is a text file, not audio")
+    ext = Path(path).suffix.lower()
+    if ext in _SOUNDFILE_EXTS or not ext:
+        got = _read_soundfile(path, limits, name)
+        if got is not None:
+            y, sr = got
+            return resample(to_mono_float32(y), sr)
+    return _ffmpeg_decode(path, limits, name)
+
+
+def _decode_bytes(data: bytes, limits: AudioLimits) -> np.ndarray:
+    name = "the uploaded data"
+    if len(data) == 0:
+        raise AudioError("empty", "the audio data is empty (0 bytes)")
+    if _looks_like_text(data[:4096]):
+        raise AudioError("not_audio", "the data is text, not audio")
+    got = _read_soundfile(io.BytesIO(data), limits, name)
+    if got is not None:
+        y, sr = got
+        return resample(to_mono_float32(y), sr)
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        return _ffmpeg_decode(tmp.name, limits, name)
+
+
+def load_audio(
+    source: AudioInput,
+    *,
+    sr: int | None = None,
+    min_duration: float = MIN_DURATION,
+    max_duration: float = MAX_DURATION,
+) -> np.ndarray:
+    """Decode ``source`` into mono float32 samples at :data:`SAMPLE_RATE` (16 kHz).
+
+    Parameters
+    ----------
+    source : path, bytes, ``(sample_rate, array)`` pair, or 1-D array (taken to be at ``sr``,
+        default 16 kHz)
+    sr : sample rate of a bare array ``source``; ignored otherwise
+    min_duration, max_duration : bounds in seconds; outside them an AudioError is raised
+
+    Returns
+    -------
+    np.ndarray, shape = (n_samples,), dtype float32, at 16 kHz
+
+    Raises
+    ------
+    AudioError
+        with ``code`` in :data:`ERROR_CODES` and a message naming the problem.
+    """
+    limits = AudioLimits(min_duration, max_duration)
+    name = _name(source)
+    if isinstance(source, (str, os.PathLike)):
+        y = _decode_file(os.fspath(source), limits, name)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        y = _decode_bytes(bytes(source), limits)
+    elif isinstance(source, tuple):
+        if len(source) != 2:
+            raise AudioError("not_audio", "expected a (sample_rate, samples) pair")
+        rate, array = source
+        if isinstance(array, (int, float)) and not isinstance(rate, (int, float)):
+            rate, array = array, rate  # (array, sr) order, as librosa.load returns it
+        if not isinstance(rate, (int, np.integer, float)) or rate <= 0:
+            raise AudioError("not_audio", f"invalid sample rate {rate!r}")
+        array = np.asarray(array)
+        if array.size == 0:
+            raise AudioError("empty", "the audio contains no samples")
+        if array.shape[0] / rate > limits.max_duration and array.ndim >= 1:
+            _too_long(array.shape[0] / rate, limits, name)
+        y = resample(to_mono_float32(array), int(rate))
+    elif isinstance(source, np.ndarray):
+        if source.size == 0:
+            raise AudioError("empty", "the audio contains no samples")
+        y = resample(to_mono_float32(source), int(sr or SAMPLE_RATE))
+    elif source is None:
+        raise AudioError("empty", "no audio was given")
+    else:
+        raise AudioError("not_audio", f"cannot read audio from a {type(source).__name__}")
+    return validate(y, limits, name)
+
+
+def validate(y: np.ndarray, limits: AudioLimits = AudioLimits(), name: str = "the audio") -> np.ndarray:
+    """Check decoded 16-kHz mono samples; return them or raise :class:`AudioError`."""
+    if y.size == 0:
+        raise AudioError("empty", f"{name} contains no audio samples")
+    if not np.all(np.isfinite(y)):
+        bad = int(np.count_nonzero(~np.isfinite(y)))
+        raise AudioError("non_finite", f"{name} contains {bad} non-finite samples (NaN or infinity)")
+    duration = y.size / SAMPLE_RATE
+    if duration > limits.max_duration + 0.5:
+        _too_long(duration, limits, name)
+    if duration < limits.min_duration:
+        raise AudioError(
+            "too_short",
+            f"{name} is {duration:.2f} s long; at least {limits.min_duration:g} s is needed",
+        )
+    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+        raise AudioError("silent", f"{name} is digital silence: no genre can be heard in it")
+    return y

@@ -1,0 +1,269 @@
+"""Whole-song genre prediction (batched 30-s windows, aggregation, timeline) and its CLI.
+
+    python -m genre_model.predict FILES_OR_FOLDERS --model ID_OR_DIR [--json OUT | --csv OUT]
+                                  [--batch-size N] [--top-k K] [--precision P] [--max-windows N]
+
+A song is cut into 30-s windows (:func:`genre_model.features.plan_windows`), windows are encoded
+in batches, and the song's probabilities are the mean of the window probabilities; the
+per-window probabilities are kept as the timeline.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import SAMPLE_RATE, AudioError, load_audio
+from .features import plan_windows, stack_windows, log_mel
+
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+DEFAULT_PRECISION = "auto"  # bf16 autocast on CPUs with native bf16, else fp32 (see resolve_precision)
+DEFAULT_MAX_WINDOWS = None  # the whole song; a cap is opt-in (its agreement needs a trained model)
+AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm", ".mp4",
+              ".aiff", ".aif", ".wma", ".mka", ".mkv", ".mov", ".au"}
+
+
+@dataclass
+class LabelScore:
+    label: str
+    score: float
+
+
+@dataclass
+class WindowPrediction:
+    """One 30-s window of the timeline: times in seconds, probabilities per label."""
+
+    start: float
+    end: float
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
+@dataclass
+class GenrePrediction:
+    """Song-level genre result. ``top`` is sorted by score; ``timeline`` by time."""
+
+    top: list[LabelScore]
+    probabilities: dict[str, float]
+    timeline: list[WindowPrediction]
+    duration_s: float
+    elapsed_s: float
+    model: str
+    precision: str
+    windows_total: int = 0  # windows the whole song has at this hop (>= len(timeline))
+
+    @property
+    def label(self) -> str:
+        return self.top[0].label
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+
+def cpu_has_native_bf16() -> bool:
+    """True on x86 CPUs with AVX512-BF16 or AMX-BF16 (where bf16 autocast is faster than fp32)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """Map "auto" to a concrete precision: bf16 on a CPU with native bf16 (benchmarks/bench_predict.py
+    measured 1-cos of pooled embeddings ~1e-6 against fp32 and the same labels), fp32 elsewhere."""
+    if precision != "auto":
+        return precision
+    return "bf16" if str(device) == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """Dynamic int8 quantisation of every Linear layer (CPU inference only)."""
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+class GenreClassifier:
+    """Whole-song genre classifier around a ``WhisperForAudioClassification``.
+
+    Parameters
+    ----------
+    model : Hub id, folder, or an already loaded ``WhisperForAudioClassification``
+    device : "cpu", "cuda", ...
+    precision : "auto" (default: bf16 on CPUs with native bf16, else fp32), "fp32" (reference),
+        "bf16" (autocast) or "int8" (dynamic quantisation, CPU only)
+    batch_size : windows encoded per forward pass
+    hop : seconds between window starts (30 = no overlap)
+    max_windows : cap on windows per song, spread evenly over it (None = all)
+    """
+
+    def __init__(self, model, *, device: str = "cpu", precision: str = DEFAULT_PRECISION,
+                 batch_size: int = 2, hop: float = 30.0, max_windows: int | None = DEFAULT_MAX_WINDOWS,
+                 name: str | None = None):
+        from .model import load_model
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        precision = resolve_precision(precision, device)
+        if isinstance(model, (str, os.PathLike)):
+            name = name or os.fspath(model)
+            model, _ = load_model(model, device=device)
+        self.name = name or getattr(model, "name_or_path", "") or "model"
+        model = model.to(device).eval()
+        if precision == "int8":
+            if str(device) != "cpu":
+                raise ValueError("int8 precision is for CPU inference")
+            model = quantize_int8(model)
+        self.model = model
+        self.device = device
+        self.precision = precision
+        self.batch_size = max(1, int(batch_size))
+        self.hop = hop
+        self.max_windows = max_windows
+        cfg = model.config
+        self.labels = [cfg.id2label[i] for i in range(cfg.num_labels)]
+        self.n_mels = cfg.num_mel_bins
+
+    @torch.inference_mode()
+    def window_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for a batch of 30-s windows.
+
+        Parameters
+        ----------
+        batch : shape = (n_windows, N_SAMPLES) float32 at 16 kHz
+
+        Returns
+        -------
+        np.ndarray, shape = (n_windows, n_labels)
+        """
+        out = []
+        for i in range(0, len(batch), self.batch_size):
+            feats = log_mel(batch[i:i + self.batch_size], self.n_mels, device=self.device)
+            with torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16,
+                                enabled=self.precision == "bf16"):
+                logits = self.model(feats).logits
+            out.append(logits.float().softmax(-1).cpu().numpy())
+        return np.concatenate(out, axis=0)
+
+    def predict(self, audio, top_k: int = 5) -> GenrePrediction:
+        """Genre of a whole song.
+
+        Parameters
+        ----------
+        audio : anything :func:`genre_model.audio.load_audio` takes, or a decoded 16-kHz array
+        top_k : labels kept in ``top``
+        """
+        t0 = time.perf_counter()
+        y = audio if isinstance(audio, np.ndarray) and audio.ndim == 1 and audio.dtype == np.float32 \
+            else load_audio(audio)
+        windows = plan_windows(y.size, hop=self.hop, max_windows=self.max_windows)
+        n_total = len(plan_windows(y.size, hop=self.hop))
+        probs = self.window_probabilities(stack_windows(y, windows))
+        song = probs.mean(axis=0)
+        order = np.argsort(-song)[:top_k]
+        timeline = [
+            WindowPrediction(round(w.start, 3), round(w.end, 3), self.labels[int(p.argmax())],
+                             float(p.max()), self._as_dict(p))
+            for w, p in zip(windows, probs)
+        ]
+        return GenrePrediction(
+            top=[LabelScore(self.labels[i], float(song[i])) for i in order],
+            probabilities=self._as_dict(song), timeline=timeline,
+            duration_s=round(y.size / SAMPLE_RATE, 3), elapsed_s=round(time.perf_counter() - t0, 4),
+            model=self.name, precision=self.precision, windows_total=n_total,
+        )
+
+    def _as_dict(self, p: np.ndarray) -> dict[str, float]:
+        return {l: round(float(v), 6) for l, v in zip(self.labels, p)}
+
+
+# ----------------------------------------------------------------------------------- CLI
+def iter_audio_files(paths: list[str]) -> list[Path]:
+    """Expand folders (recursively, audio extensions only) and keep files as given."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTS)
+        else:
+            files.append(p)
+    return files
+
+
+def _write_csv(path: str, rows: list[dict], labels: list[str]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "status", "error", "label", "score", "duration_s", *labels])
+        for r in rows:
+            pred = r.get("prediction")
+            if pred:
+                w.writerow([r["file"], "ok", "", pred["top"][0]["label"], f"{pred['top'][0]['score']:.4f}",
+                            pred["duration_s"], *(f"{pred['probabilities'][l]:.4f}" for l in labels)])
+            else:
+                w.writerow([r["file"], "error", r["error"], "", "", "", *([""] * len(labels))])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m genre_model.predict", description=__doc__.splitlines()[0])
+    ap.add_argument("inputs", nargs="+", help="audio files and/or folders (searched recursively)")
+    ap.add_argument("--model", default=os.environ.get("GENRE_MODEL"), required="GENRE_MODEL" not in os.environ,
+                    help="Hub id or local folder of a fine-tuned model (default: $GENRE_MODEL)")
+    out = ap.add_mutually_exclusive_group()
+    out.add_argument("--json", metavar="OUT", help="write all results as JSON")
+    out.add_argument("--csv", metavar="OUT", help="write one row per file as CSV")
+    ap.add_argument("--batch-size", type=int, default=2)
+    ap.add_argument("--top-k", type=int, default=5)
+    ap.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION)
+    ap.add_argument("--max-windows", type=int, default=DEFAULT_MAX_WINDOWS,
+                    help="windows per song at most, spread evenly (0 = all)")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args(argv)
+
+    from tqdm import tqdm
+    from .model import ModelLoadError
+
+    files = iter_audio_files(args.inputs)
+    if not files:
+        print("error: no audio files found in the given inputs", file=sys.stderr)
+        return 2
+    try:
+        clf = GenreClassifier(args.model, device=args.device, precision=args.precision,
+                              batch_size=args.batch_size, max_windows=args.max_windows or None)
+    except ModelLoadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    rows, failed = [], 0
+    for f in tqdm(files, desc="genre", unit="file", disable=None):
+        try:
+            pred = clf.predict(str(f), top_k=args.top_k)
+            rows.append({"file": str(f), "prediction": pred.to_dict()})
+            if not (args.json or args.csv):
+                tqdm.write(f"{f}\t{pred.label}\t{pred.top[0].score:.3f}")
+        except AudioError as e:
+            failed += 1
+            rows.append({"file": str(f), "error": f"{e.code}: {e}"})
+            tqdm.write(f"skipped {f}: {e}", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    elif args.csv:
+        _write_csv(args.csv, rows, clf.labels)
+    print(f"{len(files) - failed} of {len(files)} files classified"
+          + (f", {failed} skipped (see messages above)" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Whole-song prediction: windows, timeline, aggregation, JSON, and the CLI."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genre_model.predict import GenrePrediction, GenreClassifier, main
+from tests.conftest import SR, tone
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_model_dir):
+    return GenreClassifier(tiny_model_dir, precision="fp32")
+
+
+def _song(seconds, seed=0):
+    rng = np.random.default_rng(seed)
+    parts = [tone(110 * (k + 1), 30.0, amp=0.3) + 0.02 * k * rng.standard_normal(30 * SR).astype(np.float32)
+             for k in range(int(np.ceil(seconds / 30)))]
+    return np.concatenate(parts)[: int(seconds * SR)].astype(np.float32)
+
+
+def test_three_minute_track_timeline(clf):
+    pred = clf.predict(_song(180))
+    assert pred.duration_s == 180.0 and pred.windows_total == 6
+    assert [(w.start, w.end) for w in pred.timeline] == [(30.0 * i, 30.0 * (i + 1)) for i in range(6)]
+    # song probabilities are the mean of the window probabilities
+    labels = list(pred.probabilities)
+    mean = np.mean([[w.probabilities[l] for l in labels] for w in pred.timeline], axis=0)
+    assert np.allclose(mean, [pred.probabilities[l] for l in labels], atol=1e-5)
+    assert abs(sum(pred.probabilities.values()) - 1) < 1e-4
+    assert [t.score for t in pred.top] == sorted((t.score for t in pred.top), reverse=True)
+    assert len(pred.top) == 5 and pred.elapsed_s > 0
+
+
+def test_windows_differ_on_a_changing_song(clf):
+    pred = clf.predict(_song(90))
+    probs = [tuple(w.probabilities.values()) for w in pred.timeline]
+    assert len(set(probs)) == len(probs)  # each window is really encoded on its own audio
+
+
+def test_batch_size_does_not_change_result(tiny_model_dir):
+    y = _song(120)
+    a = GenreClassifier(tiny_model_dir, precision="fp32", batch_size=1).predict(y)
+    b = GenreClassifier(tiny_model_dir, precision="fp32", batch_size=3).predict(y)
+    for l in a.probabilities:
+        assert abs(a.probabilities[l] - b.probabilities[l]) < 1e-5
+
+
+def test_reduced_precisions_agree_with_fp32(tiny_model_dir):
+    y = _song(60)
+    ref = GenreClassifier(tiny_model_dir, precision="fp32").predict(y)
+    for precision in ("bf16", "int8"):
+        got = GenreClassifier(tiny_model_dir, precision=precision).predict(y)
+        assert got.label == ref.label
+        assert max(abs(got.probabilities[l] - ref.probabilities[l]) for l in ref.probabilities) < 0.05
+
+
+def test_json_round_trip(clf):
+    pred = clf.predict(_song(40))
+    d = json.loads(pred.to_json())
+    assert set(d) >= {"top", "probabilities", "timeline", "duration_s", "elapsed_s", "model", "precision"}
+    assert d["timeline"][0]["start"] == 0.0 and d["top"][0]["label"] == pred.label
+    assert isinstance(pred, GenrePrediction)
+
+
+def test_cli_reports_bad_files_and_finishes_the_rest(tiny_model_dir, tmp_path, capsys):
+    music = tmp_path / "music"
+    music.mkdir()
+    sf.write(music / "one.wav", _song(35), SR)
+    sf.write(music / "two.flac", _song(12, seed=1), SR)
+    (music / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    out = tmp_path / "out.json"
+    rc = main([str(music), "--model", tiny_model_dir, "--json", str(out), "--batch-size", "2"])
+    assert rc == 1
+    rows = {r["file"].split("/")[-1]: r for r in json.loads(out.read_text())}
+    assert set(rows) == {"one.wav", "two.flac", "broken.wav"}
+    assert "undecodable" in rows["broken.wav"]["error"]
+    assert rows["one.wav"]["prediction"]["duration_s"] == 35.0
+    assert "2 of 3 files classified" in capsys.readouterr().err
+
+    rc = main([str(music / "one.wav"), "--model", tiny_model_dir, "--csv", str(tmp_path / "o.csv")])
+    assert rc == 0
+    rows = list(csv.DictReader(open(tmp_path / "o.csv")))
+    assert rows[0]["status"] == "ok" and rows[0]["label"] and "blues" in rows[0]
+
+
+def test_cli_missing_model_exits_2(tmp_path, capsys):
+    sf.write(tmp_path / "a.wav", _song(5), SR)
+    assert main([str(tmp_path / "a.wav"), "--model", "nobody/no-model"]) == 2
+    assert "could not fetch" in capsys.readouterr().err
