@@ -125,8 +125,8 @@ def _read_soundfile(data, limits: AudioLimits, name: str):
     return y, sr
 
 
-def _ffmpeg_decode(path: str, limits: AudioLimits, name: str) -> np.ndarray:
-    """Decode through the ffmpeg program straight to mono float32 at 16 kHz."""
+def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode through the ffmpeg program straight to mono float32 at ``rate``."""
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioError(
@@ -136,7 +136,7 @@ def _ffmpeg_decode(path: str, limits: AudioLimits, name: str) -> np.ndarray:
         )
     cap = limits.max_duration + 1.0
     cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path, "-t", f"{cap:.3f}",
-           "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"]
+           "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=300)
     except subprocess.TimeoutExpired:
@@ -146,7 +146,8 @@ def _ffmpeg_decode(path: str, limits: AudioLimits, name: str) -> np.ndarray:
         if "does not contain any stream" in err or "Output file does not contain" in err \
                 or "matches no streams" in err:
             raise AudioError("not_audio", f"{name} contains no audio stream")
-        last = err.splitlines()[-1] if err else "no output"
+        last = (err.splitlines()[-1] if err else "no output").replace(path, Path(path).name)
+        last = last.split(": ", 1)[-1] if last.startswith(Path(path).name) else last
         raise AudioError("undecodable", f"{name} could not be decoded as audio ({last})")
     return np.frombuffer(proc.stdout, dtype=np.float32).copy()
 
@@ -169,7 +170,10 @@ def _too_long(duration: float, limits: AudioLimits, name: str):
     )
 
 
-def _decode_file(path: str, limits: AudioLimits, name: str) -> np.ndarray:
+FFMPEG_NATIVE_RATE = 44100  # rate ffmpeg decodes to when the caller keeps "native" rate
+
+
+def _decode_file(path: str, limits: AudioLimits, name: str, target_sr: int | None) -> tuple[np.ndarray, int]:
     if not os.path.exists(path):
         raise AudioError("undecodable", f"{name} does not exist")
     if os.path.getsize(path) == 0:
@@ -182,12 +186,19 @@ def _decode_file(path: str, limits: AudioLimits, name: str) -> np.ndarray:
     if ext in _SOUNDFILE_EXTS or not ext:
         got = _read_soundfile(path, limits, name)
         if got is not None:
-            y, sr = got
-            return resample(to_mono_float32(y), sr)
-    return _ffmpeg_decode(path, limits, name)
+            return _finish(*got, target_sr)
+    rate = target_sr or FFMPEG_NATIVE_RATE
+    return _ffmpeg_decode(path, limits, name, rate), rate
 
 
-def _decode_bytes(data: bytes, limits: AudioLimits) -> np.ndarray:
+def _finish(y: np.ndarray, sr: int, target_sr: int | None) -> tuple[np.ndarray, int]:
+    y = to_mono_float32(y)
+    if target_sr is None:
+        return y, int(sr)
+    return resample(y, int(sr), target_sr), target_sr
+
+
+def _decode_bytes(data: bytes, limits: AudioLimits, target_sr: int | None) -> tuple[np.ndarray, int]:
     name = "the uploaded data"
     if len(data) == 0:
         raise AudioError("empty", "the audio data is empty (0 bytes)")
@@ -195,14 +206,14 @@ def _decode_bytes(data: bytes, limits: AudioLimits) -> np.ndarray:
         raise AudioError("not_audio", "the data is text, not audio")
     got = _read_soundfile(io.BytesIO(data), limits, name)
     if got is not None:
-        y, sr = got
-        return resample(to_mono_float32(y), sr)
+        return _finish(*got, target_sr)
     import tempfile
 
+    rate = target_sr or FFMPEG_NATIVE_RATE
     with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:
         tmp.write(data)
         tmp.flush()
-        return _ffmpeg_decode(tmp.name, limits, name)
+        return _ffmpeg_decode(tmp.name, limits, name, rate), rate
 
 
 def load_audio(
@@ -214,16 +225,36 @@ def load_audio(
 ) -> np.ndarray:
     """Decode ``source`` into mono float32 samples at :data:`SAMPLE_RATE` (16 kHz).
 
+    The same as ``decode_audio(source, target_sr=SAMPLE_RATE, ...)[0]``; see :func:`decode_audio`.
+    """
+    return decode_audio(source, sr=sr, target_sr=SAMPLE_RATE, min_duration=min_duration,
+                        max_duration=max_duration)[0]
+
+
+def decode_audio(
+    source: AudioInput,
+    *,
+    sr: int | None = None,
+    target_sr: int | None = SAMPLE_RATE,
+    min_duration: float = MIN_DURATION,
+    max_duration: float = MAX_DURATION,
+    allow_silent: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Decode ``source`` into mono float32 samples at ``target_sr`` (None: the file's own rate;
+    44.1 kHz for formats only ffmpeg reads).
+
     Parameters
     ----------
     source : path, bytes, ``(sample_rate, array)`` pair, or 1-D array (taken to be at ``sr``,
         default 16 kHz)
     sr : sample rate of a bare array ``source``; ignored otherwise
+    target_sr : output rate in Hz, or None to keep the source's rate
+    allow_silent : accept digital silence (the theory report describes it instead of refusing)
     min_duration, max_duration : bounds in seconds; outside them an AudioError is raised
 
     Returns
     -------
-    np.ndarray, shape = (n_samples,), dtype float32, at 16 kHz
+    (y, rate): y.shape = (n_samples,), dtype float32, at ``rate`` Hz
 
     Raises
     ------
@@ -233,9 +264,9 @@ def load_audio(
     limits = AudioLimits(min_duration, max_duration)
     name = _name(source)
     if isinstance(source, (str, os.PathLike)):
-        y = _decode_file(os.fspath(source), limits, name)
+        y, rate = _decode_file(os.fspath(source), limits, name, target_sr)
     elif isinstance(source, (bytes, bytearray, memoryview)):
-        y = _decode_bytes(bytes(source), limits)
+        y, rate = _decode_bytes(bytes(source), limits, target_sr)
     elif isinstance(source, tuple):
         if len(source) != 2:
             raise AudioError("not_audio", "expected a (sample_rate, samples) pair")
@@ -249,26 +280,27 @@ def load_audio(
             raise AudioError("empty", "the audio contains no samples")
         if array.shape[0] / rate > limits.max_duration and array.ndim >= 1:
             _too_long(array.shape[0] / rate, limits, name)
-        y = resample(to_mono_float32(array), int(rate))
+        y, rate = _finish(array, int(rate), target_sr)
     elif isinstance(source, np.ndarray):
         if source.size == 0:
             raise AudioError("empty", "the audio contains no samples")
-        y = resample(to_mono_float32(source), int(sr or SAMPLE_RATE))
+        y, rate = _finish(source, int(sr or SAMPLE_RATE), target_sr)
     elif source is None:
         raise AudioError("empty", "no audio was given")
     else:
         raise AudioError("not_audio", f"cannot read audio from a {type(source).__name__}")
-    return validate(y, limits, name)
+    return validate(y, limits, name, rate, allow_silent=allow_silent), rate
 
 
-def validate(y: np.ndarray, limits: AudioLimits = AudioLimits(), name: str = "the audio") -> np.ndarray:
-    """Check decoded 16-kHz mono samples; return them or raise :class:`AudioError`."""
+def validate(y: np.ndarray, limits: AudioLimits = AudioLimits(), name: str = "the audio",
+             sr: int = SAMPLE_RATE, *, allow_silent: bool = False) -> np.ndarray:
+    """Check decoded mono samples at ``sr``; return them or raise :class:`AudioError`."""
     if y.size == 0:
         raise AudioError("empty", f"{name} contains no audio samples")
     if not np.all(np.isfinite(y)):
         bad = int(np.count_nonzero(~np.isfinite(y)))
         raise AudioError("non_finite", f"{name} contains {bad} non-finite samples (NaN or infinity)")
-    duration = y.size / SAMPLE_RATE
+    duration = y.size / sr
     if duration > limits.max_duration + 0.5:
         _too_long(duration, limits, name)
     if duration < limits.min_duration:
@@ -276,6 +308,6 @@ def validate(y: np.ndarray, limits: AudioLimits = AudioLimits(), name: str = "th
             "too_short",
             f"{name} is {duration:.2f} s long; at least {limits.min_duration:g} s is needed",
         )
-    if float(np.max(np.abs(y))) < SILENCE_PEAK:
+    if not allow_silent and float(np.max(np.abs(y))) < SILENCE_PEAK:
         raise AudioError("silent", f"{name} is digital silence: no genre can be heard in it")
     return y

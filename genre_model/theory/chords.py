@@ -1,0 +1,136 @@
+"""Chord progression: beat-synchronous chroma, triad templates, HMM smoothing (Viterbi).
+
+States are the 24 major/minor triads and "N" (no chord). Emissions are the cosine between a
+beat's chroma and each triad template (templates include the notes' harmonics), plus the bass
+chroma at the chord's root, through a softmax with a temperature; "N" scores high when the
+chroma is weak or flat. The transition matrix favours staying on a chord.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .key import PITCH_NAMES, KeyResult
+from .signal import Signal
+
+# Chosen by grid search on the dev split of benchmarks/theory_dataset.py:
+SELF_PROB = 0.85  # HMM probability of staying on a chord from one beat to the next
+TEMPERATURE = 0.03  # softmax temperature of the template cosines
+BASS_WEIGHT = 0.2  # weight of the bass chroma at each chord's root
+HARMONIC_DECAY = 0.6  # amplitude of the h-th harmonic in the templates: HARMONIC_DECAY ** (h - 1)
+N_HARMONICS = 6
+LABELS = [f"{PITCH_NAMES[r]}:{q}" for q in ("maj", "min") for r in range(12)] + ["N"]
+ROMAN = ["I", "bII", "II", "bIII", "III", "IV", "#IV", "V", "bVI", "VI", "bVII", "VII"]
+
+
+@dataclass
+class ChordSegment:
+    start: float
+    end: float
+    label: str  # Harte-style: "C:maj", "A:min", "N"
+
+
+@dataclass
+class ChordResult:
+    segments: list[ChordSegment] = field(default_factory=list)
+    progression: list[str] = field(default_factory=list)  # most common 4-chord loop, e.g. ["I", "V", "vi", "IV"]
+    progression_chords: list[str] = field(default_factory=list)
+    progression_count: int = 0
+    distinct_chords: int = 0
+    reason: str = ""
+
+
+def note_profile(pc: int) -> np.ndarray:
+    """Chroma of one note with its first harmonics (the 3rd lands on the fifth, the 5th on the
+    major third), shape = (12,)."""
+    v = np.zeros(12)
+    for h in range(1, N_HARMONICS + 1):
+        v[(pc + int(round(12 * np.log2(h)))) % 12] += HARMONIC_DECAY ** (h - 1)
+    return v
+
+
+def templates() -> np.ndarray:
+    """Unit-norm triad templates with harmonics, shape = (24, 12): 12 major then 12 minor roots."""
+    rows = []
+    for third in (4, 3):
+        for r in range(12):
+            t = note_profile(r) + note_profile((r + third) % 12) + note_profile((r + 7) % 12)
+            rows.append(t / np.linalg.norm(t))
+    return np.array(rows)
+
+
+def beat_sync(feature: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Mean of ``feature`` (d, n_frames) between consecutive frame ``bounds`` -> (d, len(bounds)-1)."""
+    out = np.zeros((feature.shape[0], len(bounds) - 1))
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        out[:, i] = feature[:, a:max(b, a + 1)].mean(axis=1)
+    return out
+
+
+def viterbi(log_emit: np.ndarray, log_trans: np.ndarray) -> np.ndarray:
+    """Most likely state path. log_emit (n_states, n_steps), log_trans (n_states, n_states)."""
+    n_states, n = log_emit.shape
+    score = log_emit[:, 0] - np.log(n_states)
+    back = np.zeros((n_states, n), dtype=int)
+    for t in range(1, n):
+        cand = score[:, None] + log_trans  # from x to
+        back[:, t] = cand.argmax(0)
+        score = cand.max(0) + log_emit[:, t]
+    path = np.zeros(n, dtype=int)
+    path[-1] = int(score.argmax())
+    for t in range(n - 1, 0, -1):
+        path[t - 1] = back[path[t], t]
+    return path
+
+
+def roman(label: str, key: KeyResult | None) -> str:
+    if label == "N" or key is None or key.tonic is None:
+        return label
+    root, q = label.split(":")
+    numeral = ROMAN[(PITCH_NAMES.index(root) - PITCH_NAMES.index(key.tonic)) % 12]
+    return numeral if q == "maj" else numeral.lower()
+
+
+def estimate_chords(sig: Signal, beats: list[float], key: KeyResult | None = None) -> ChordResult:
+    """Chords over time on the beat grid (0.5-s grid when there are no beats)."""
+    n = sig.n_frames
+    if beats and len(beats) >= 2:
+        inner = sig.time_to_frames(beats)
+    else:
+        inner = np.arange(0, n, max(int(0.5 * sig.sr / sig.hop), 1))
+    bounds = np.unique(np.clip(np.concatenate([[0], inner, [n]]), 0, n))
+    C = beat_sync(sig.chroma, bounds)
+    B = beat_sync(sig.bass_chroma, bounds)
+    energy = beat_sync(sig.rms[None], bounds)[0]
+    norms = np.linalg.norm(C, axis=0)
+    cos = templates() @ (C / np.maximum(norms, 1e-9))
+    cos += BASS_WEIGHT * (B / np.maximum(B.max(0, keepdims=True), 1e-9))[np.r_[0:12, 0:12]]
+    flat = C.min(0) / (C.max(0) + 1e-9)  # 1 = all pitch classes equal: no chord
+    quiet = energy < 0.05 * (energy.max() + 1e-12)
+    n_score = np.where(quiet | (norms < 1e-6), 1.0 + BASS_WEIGHT, 0.55 + 0.4 * flat)
+    emit = np.vstack([cos, n_score]) / TEMPERATURE
+    emit = emit - np.logaddexp.reduce(emit, axis=0)
+    k = len(LABELS)
+    trans = np.full((k, k), (1 - SELF_PROB) / (k - 1))
+    np.fill_diagonal(trans, SELF_PROB)
+    path = viterbi(emit, np.log(trans))
+    times = sig.frames_to_time(bounds)
+    segments: list[ChordSegment] = []
+    for i, s in enumerate(path):
+        if segments and segments[-1].label == LABELS[s]:
+            segments[-1].end = round(float(times[i + 1]), 3)
+        else:
+            segments.append(ChordSegment(round(float(times[i]), 3), round(float(times[i + 1]), 3), LABELS[s]))
+    result = ChordResult(segments, distinct_chords=len({s.label for s in segments if s.label != "N"}))
+    seq = [s.label for s in segments if s.label != "N"]
+    if len(seq) >= 4:
+        grams = Counter(tuple(seq[i:i + 4]) for i in range(len(seq) - 3))
+        best, count = grams.most_common(1)[0]
+        result.progression_chords = list(best)
+        result.progression = [roman(c, key) for c in best]
+        result.progression_count = count
+    elif not seq:
+        result.reason = "no chords heard (no stable harmony)"
+    return result

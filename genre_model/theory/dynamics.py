@@ -1,0 +1,87 @@
+"""Energy, dynamics and loudness (ITU-R BS.1770 / EBU R128 through pyloudnorm).
+
+Loudness is measured on the audio at its own sample rate (not the 22 kHz analysis copy):
+integrated loudness (LUFS), loudness range (LU), sample peak and true peak (4x oversampled,
+dBTP), and PLR = true peak - integrated loudness.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .signal import Signal
+
+
+@dataclass
+class DynamicsResult:
+    rms_db: float  # mean frame RMS, dBFS
+    rms_db_std: float
+    onset_rate: float  # note/drum onsets per second
+    energy: str  # "low" / "medium" / "high"
+    integrated_lufs: float | None
+    loudness_range_lu: float | None
+    sample_peak_dbfs: float
+    true_peak_dbtp: float
+    plr_db: float | None  # peak-to-loudness ratio
+    crest_factor_db: float  # sample peak over overall RMS
+    dynamic_range_db: float  # 95th minus 10th percentile of 3-s short-term RMS (dB)
+    reason: str = ""
+
+
+def db(x: float | np.ndarray, floor: float = 1e-10):
+    return 20 * np.log10(np.maximum(x, floor))
+
+
+def true_peak(y: np.ndarray, sr: int) -> float:
+    """Linear true peak: the sample peak of a 4x oversampled copy (BS.1770-4 Annex 2)."""
+    import soxr
+
+    return float(np.max(np.abs(soxr.resample(y, sr, 4 * sr, quality="HQ")))) if y.size else 0.0
+
+
+def onset_rate(sig: Signal) -> float:
+    """Onsets per second: peaks of the onset envelope above its mean + 1 std."""
+    from scipy.signal import find_peaks
+
+    o = sig.onset_env
+    if o.max() <= 0:
+        return 0.0
+    peaks, _ = find_peaks(o, height=o.mean() + o.std(), distance=max(int(0.05 * sig.sr / sig.hop), 1))
+    return len(peaks) / max(sig.duration, 1e-9)
+
+
+def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int) -> DynamicsResult:
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(sr_native)
+    reason = ""
+    try:
+        lufs = float(meter.integrated_loudness(y_native.astype(np.float64)))
+        lufs = None if not np.isfinite(lufs) else round(lufs, 2)
+    except ValueError as e:  # shorter than one 400-ms block
+        lufs, reason = None, f"integrated loudness not measurable: {e}"
+    try:
+        lra = float(meter.loudness_range(y_native.astype(np.float64)))
+        lra = round(lra, 2) if np.isfinite(lra) else None
+    except (ValueError, IndexError):
+        lra = None
+    peak = float(np.max(np.abs(y_native))) if y_native.size else 0.0
+    tp = true_peak(y_native, sr_native)
+    rms_frames = db(sig.rms)
+    overall_rms = float(np.sqrt(np.mean(y_native.astype(np.float64) ** 2)))
+    win = max(int(3.0 * sig.sr / sig.hop), 1)
+    short = db(np.sqrt(np.convolve(sig.rms ** 2, np.ones(win) / win, mode="valid")))
+    short = short[short > -70] if (short > -70).any() else short
+    rate = onset_rate(sig)
+    mean_db = float(np.mean(rms_frames))
+    score = (mean_db + 30) / 20 + rate / 4  # about 0 (quiet, sparse) .. 2 (loud, busy)
+    energy = "low" if score < 0.6 else "high" if score > 1.3 else "medium"
+    return DynamicsResult(
+        round(mean_db, 2), round(float(np.std(rms_frames)), 2), round(rate, 2), energy, lufs, lra,
+        round(float(db(peak)), 2), round(float(db(tp)), 2),
+        round(float(db(tp)) - lufs, 2) if lufs is not None else None,
+        round(float(db(peak) - db(overall_rms)), 2),
+        round(float(np.percentile(short, 95) - np.percentile(short, 10)), 2) if short.size else 0.0,
+        reason,
+    )

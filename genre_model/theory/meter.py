@@ -1,0 +1,87 @@
+"""Meter (time signature) and downbeats from accents on the beat grid.
+
+Beats per bar: for 3 and 4 (2 is read as 4, its accents recur at 4 too), each phase is scored
+by how much stronger that beat is than the others on three beat-level accent features
+(onset strength, bass onset strength, harmonic change); the meter whose best phase stands out
+more wins. Subdivision: onset strength at the thirds of the beat vs at its half.
+2 beats per bar with ternary subdivision is 6/8; 4 binary is 4/4; 3 binary is 3/4.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .signal import Signal
+from .tempo import TempoResult, offbeat_ratio
+
+MIN_BEATS = 8
+MIN_ACCENT = 0.5  # summed z-score contrast of the best bar phase; below it no bar is audible
+
+
+@dataclass
+class MeterResult:
+    """Time signature ("4/4", "3/4", "6/8", ...) or None, with downbeat times in seconds."""
+
+    time_signature: str | None
+    beats_per_bar: int | None
+    subdivision: str | None  # "binary" or "ternary"
+    confidence: float
+    downbeats: list[float] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    reason: str = ""
+
+
+def _at(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    return np.array([env[max(f - 2, 0): f + 3].max() if f < env.size else 0.0 for f in frames])
+
+
+def beat_accents(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
+    """Z-scored accent features per beat, shape = (3, n_beats): onset, bass onset, chroma change."""
+    c = sig.chroma
+    change = []
+    for i, f in enumerate(beat_frames):
+        a = beat_frames[i - 1] if i else max(f - 10, 0)
+        b = beat_frames[i + 1] if i + 1 < len(beat_frames) else min(f + 10, c.shape[1])
+        prev, nxt = c[:, a:f].mean(1) if f > a else c[:, f], c[:, f:b].mean(1) if b > f else c[:, f]
+        den = np.linalg.norm(prev) * np.linalg.norm(nxt)
+        change.append(1 - float(prev @ nxt / den) if den > 0 else 0.0)
+    feats = np.stack([_at(sig.onset_env, beat_frames), _at(sig.bass_onset_env, beat_frames), np.array(change)])
+    return (feats - feats.mean(1, keepdims=True)) / (feats.std(1, keepdims=True) + 1e-9)
+
+
+def phase_scores(accents: np.ndarray, beats_per_bar: int) -> np.ndarray:
+    """For each phase, mean accent of beats in that phase minus the rest, summed over features."""
+    idx = np.arange(accents.shape[1]) % beats_per_bar
+    return np.array([
+        (accents[:, idx == p].mean(1) - accents[:, idx != p].mean(1)).sum() for p in range(beats_per_bar)
+    ])
+
+
+def estimate_meter(sig: Signal, tempo: TempoResult) -> MeterResult:
+    if tempo.bpm is None or len(tempo.beats) < MIN_BEATS:
+        return MeterResult(None, None, None, 0.0, reason="not enough beats to group into bars")
+    frames = sig.time_to_frames(tempo.beats)
+    acc = beat_accents(sig, frames)
+    s3, s4 = phase_scores(acc, 3), phase_scores(acc, 4)
+    scores = {"3": float(s3.max()), "4": float(s4.max())}
+    if max(scores.values()) < MIN_ACCENT:
+        return MeterResult(None, None, None, 0.0, scores={k: round(v, 3) for k, v in scores.items()},
+                           reason="beats are evenly accented: no bar grouping can be heard")
+    bpb, phases = (3, s3) if scores["3"] > scores["4"] else (4, s4)
+    phase = int(phases.argmax())
+    r2 = offbeat_ratio(sig.onset_env, frames, [0.5])
+    r3 = offbeat_ratio(sig.onset_env, frames, [1 / 3, 2 / 3])
+    ternary = r3 > r2
+    if ternary and bpb == 4:
+        bpb, phases = 2, phase_scores(acc, 2)
+        phase = int(phases.argmax())
+        signature = "6/8"
+    elif ternary:
+        signature = "9/8"
+    else:
+        signature = f"{bpb}/4"
+    margin = abs(scores["3"] - scores["4"]) / (abs(scores["3"]) + abs(scores["4"]) + 1e-9)
+    downbeats = [tempo.beats[i] for i in range(phase, len(tempo.beats), bpb)]
+    return MeterResult(signature, bpb, "ternary" if ternary else "binary", round(float(margin), 3),
+                       downbeats, {k: round(v, 3) for k, v in scores.items()} | {"offbeat_half": round(r2, 3), "offbeat_thirds": round(r3, 3)})

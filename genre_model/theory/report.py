@@ -1,0 +1,142 @@
+"""The music-theory report: every analyser run once over shared representations."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..audio import AudioInput, decode_audio, resample, to_mono_float32, validate, AudioLimits
+from .chords import ChordResult, estimate_chords, roman
+from .dynamics import DynamicsResult, estimate_dynamics
+from .key import KeyResult, estimate_key
+from .meter import MeterResult, estimate_meter
+from .mood import MoodResult, estimate_mood
+from .quality import QualityResult, estimate_quality
+from .signal import SR, Signal
+from .structure import StructureResult, estimate_structure
+from .tempo import TempoResult, estimate_tempo
+from .timbre import TimbreResult, estimate_timbre
+
+MIN_THEORY_DURATION = 0.25  # s; shorter input is refused, longer gets "not determinable" where true
+ND = "not determinable"
+
+
+@dataclass
+class TheoryReport:
+    """Everything the heuristics say about a track. Serialises with :meth:`to_dict`/:meth:`to_json`."""
+
+    duration_s: float
+    sample_rate: int
+    key: KeyResult
+    tempo: TempoResult
+    meter: MeterResult
+    chords: ChordResult
+    structure: StructureResult
+    timbre: TimbreResult
+    dynamics: DynamicsResult
+    quality: QualityResult
+    mood: MoodResult
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, **kw) -> str:
+        return json.dumps(self.to_dict(), **kw)
+
+    def summary(self) -> dict[str, str]:
+        """One readable line per topic (what a dashboard shows)."""
+        k, t, m, c, d, q = self.key, self.tempo, self.meter, self.chords, self.dynamics, self.quality
+        return {
+            "Key": f"{k.label} (confidence {k.confidence:.0%})" if k.label else f"{ND}: {k.reason}",
+            "Tempo": f"{t.bpm:.0f} BPM (clarity {t.confidence:.0%})" if t.bpm else f"{ND}: {t.reason}",
+            "Meter": m.time_signature or f"{ND}: {m.reason}",
+            "Chords": (" - ".join(c.progression) + f"  ({' '.join(c.progression_chords)})" if c.progression
+                       else c.reason or f"{c.distinct_chords} distinct chords"),
+            "Structure": self.structure.form or ND,
+            "Timbre": f"{self.timbre.brightness}, centroid {self.timbre.spectral_centroid_hz.mean:.0f} Hz",
+            "Energy": f"{d.energy} (RMS {d.rms_db:.1f} dBFS, {d.onset_rate:.1f} onsets/s)",
+            "Loudness": (f"{d.integrated_lufs:.1f} LUFS, LRA {d.loudness_range_lu if d.loudness_range_lu is not None else '-'} LU, "
+                         f"true peak {d.true_peak_dbtp:.1f} dBTP" if d.integrated_lufs is not None else f"{ND}"),
+            "Quality": "; ".join(q.issues) if q.issues else "no problems found",
+            "Mood": f"{self.mood.label} (heuristic)" if self.mood.label else f"{ND}: {self.mood.reason}",
+        }
+
+    def to_markdown(self) -> str:
+        """A readable report: summary table, then details."""
+        lines = [f"## Music-theory report ({self.duration_s:.1f} s)", "", "| | |", "|---|---|"]
+        lines += [f"| **{k}** | {v} |" for k, v in self.summary().items()]
+        k = self.key
+        if k.candidates:
+            lines += ["", "**Key candidates:** " + ", ".join(f"{l} ({r:.2f})" for l, r in k.candidates)]
+        if self.tempo.bpm:
+            lines += [f"**Beats:** {len(self.tempo.beats)} tracked; other tempo readings: "
+                      + ", ".join(f"{a:g}" for a in self.tempo.alternatives) + " BPM"]
+        if self.chords.segments:
+            shown = [s for s in self.chords.segments if s.label != "N"][:16]
+            lines += ["", "**Chords:** " + " · ".join(
+                f"{s.label.replace(':maj', '').replace(':min', 'm')} ({roman(s.label, k)}) @{s.start:.1f}s" for s in shown)
+                + (" …" if len(self.chords.segments) > 16 else "")]
+        if self.structure.segments:
+            lines += ["", "**Sections:** " + ", ".join(f"{s.label} {s.start:.0f}-{s.end:.0f}s" for s in self.structure.segments)]
+        t, d, q = self.timbre, self.dynamics, self.quality
+        lines += ["", "**Timbre (mean ± sd):** " + ", ".join([
+            f"centroid {t.spectral_centroid_hz.mean:.0f}±{t.spectral_centroid_hz.std:.0f} Hz",
+            f"rolloff {t.spectral_rolloff_hz.mean:.0f} Hz", f"bandwidth {t.spectral_bandwidth_hz.mean:.0f} Hz",
+            f"flatness {t.spectral_flatness.mean:.3f}", f"ZCR {t.zero_crossing_rate.mean:.3f}"])]
+        lines += [f"**Dynamics:** sample peak {d.sample_peak_dbfs:.1f} dBFS, PLR {d.plr_db if d.plr_db is not None else '-'} dB, "
+                  f"crest factor {d.crest_factor_db:.1f} dB, dynamic range {d.dynamic_range_db:.1f} dB"]
+        lines += [f"**Quality (estimates):** noise floor {q.noise_floor_db:.0f} dBFS, loud level {q.loud_level_db:.0f} dBFS, "
+                  f"SNR estimate {q.snr_estimate_db:.0f} dB, bandwidth {q.bandwidth_hz / 1000:.1f} of {q.nyquist_hz / 1000:.1f} kHz, "
+                  f"clipped samples {q.clipped_samples}"]
+        mi = self.mood.inputs
+        lines += [f"**Mood** is a heuristic: valence {self.mood.valence:+.2f}, arousal {self.mood.arousal:+.2f} from "
+                  + ", ".join(f"{k}={v}" for k, v in mi.items())]
+        return "\n".join(lines)
+
+
+def analyze(audio: AudioInput | np.ndarray, sr: int | None = None, *, max_duration: float | None = None) -> TheoryReport:
+    """Run every analyser on a track.
+
+    Parameters
+    ----------
+    audio : path, bytes, ``(sample_rate, array)`` pair, or a mono/multichannel array at ``sr``
+    sr : sample rate of an array ``audio`` (default 16 kHz)
+
+    Returns
+    -------
+    TheoryReport; topics that cannot be determined (silence, noise, a lone tone) say so.
+    """
+    t0 = time.perf_counter()
+    kw = {"max_duration": max_duration} if max_duration else {}
+    if isinstance(audio, np.ndarray):
+        y_native = validate(to_mono_float32(audio), AudioLimits(MIN_THEORY_DURATION, **kw), sr=sr or 16000,
+                            allow_silent=True)
+        sr_native = int(sr or 16000)
+    else:
+        y_native, sr_native = decode_audio(audio, sr=sr, target_sr=None, min_duration=MIN_THEORY_DURATION,
+                                           allow_silent=True, **kw)
+    report, _ = analyze_signal(y_native, sr_native, t0=t0)
+    return report
+
+
+def analyze_signal(y_native: np.ndarray, sr_native: int, *, t0: float | None = None) -> tuple[TheoryReport, Signal]:
+    """:func:`analyze` on decoded mono samples at their own rate; also returns the shared
+    :class:`Signal` (chroma, beats' onset envelope...) so pictures can reuse it."""
+    t0 = time.perf_counter() if t0 is None else t0
+    sig = Signal(resample(y_native, sr_native, SR))
+    tempo = estimate_tempo(sig)
+    meter = estimate_meter(sig, tempo)
+    chords = estimate_chords(sig, tempo.beats)
+    key = estimate_key(sig.chroma, chords=[(s.label, s.end - s.start) for s in chords.segments])
+    chords.progression = [roman(c, key) for c in chords.progression_chords]
+    structure = estimate_structure(sig, tempo.beats)
+    timbre = estimate_timbre(sig)
+    dynamics = estimate_dynamics(sig, y_native, sr_native)
+    quality = estimate_quality(y_native, sr_native)
+    mood = estimate_mood(key.mode, tempo.bpm, timbre.spectral_centroid_hz.mean, dynamics.rms_db, dynamics.onset_rate)
+    report = TheoryReport(round(y_native.size / sr_native, 3), sr_native, key, tempo, meter, chords, structure,
+                          timbre, dynamics, quality, mood, round(time.perf_counter() - t0, 4))
+    return report, sig

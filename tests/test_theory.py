@@ -1,0 +1,122 @@
+"""The theory report: rendered music with known truth, and inputs with nothing to find."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from genre_model.audio import AudioError
+from genre_model.theory import TheoryReport, analyze
+
+SR = 22050
+needs_synth = pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth not installed")
+
+
+def _t(seconds):
+    return np.arange(int(seconds * SR)) / SR
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    from benchmarks.synth import make_piece
+
+    folder = tmp_path_factory.mktemp("synth")
+    return [make_piece(seed, folder, seconds=30.0, meter=meter, drums=True)
+            for seed, meter in ((101, "4/4"), (102, "3/4"))]
+
+
+@needs_synth
+def test_rendered_pieces_match_their_ground_truth(rendered):
+    from benchmarks import theory_eval as ev
+
+    for wav, truth in rendered:
+        r = analyze(wav)
+        assert ev.key_score(r.key.label, truth.key) >= 0.3, (r.key, truth.key)  # same, fifth or relative
+        assert ev.tempo_acc(r.tempo.bpm, truth.tempo)[1] == 1.0, (r.tempo.bpm, truth.tempo)
+        assert ev.beat_f(r.tempo.beats, truth.beats) > 0.5
+        assert ev.chord_majmin([(s.start, s.end, s.label) for s in r.chords.segments], truth)[0] > 0.5
+        assert r.quality.clipping is False and r.dynamics.integrated_lufs < -5
+
+
+@needs_synth
+def test_report_serialises_and_renders(rendered):
+    r = analyze(rendered[0][0])
+    d = json.loads(r.to_json())
+    assert set(d) >= {"key", "tempo", "meter", "chords", "structure", "timbre", "dynamics", "quality", "mood"}
+    assert d["timbre"]["spectral_centroid_hz"]["mean"] > 0
+    md = r.to_markdown()
+    for word in ("Key", "Tempo", "Meter", "Chords", "Structure", "Loudness", "Quality", "Mood", "heuristic"):
+        assert word in md
+
+
+def _nd(r: TheoryReport, key=True, tempo=True, meter=True):
+    if key:
+        assert r.key.label is None and r.key.reason
+    if tempo:
+        assert r.tempo.bpm is None and r.tempo.reason
+    if meter:
+        assert r.meter.time_signature is None and r.meter.reason
+    json.loads(r.to_json())
+    assert "not determinable" in r.to_markdown()
+
+
+def test_digital_silence():
+    r = analyze(np.zeros(5 * SR, dtype=np.float32), SR)
+    _nd(r)
+    assert r.mood.label is None and not [s for s in r.chords.segments if s.label != "N"]
+
+
+def test_white_noise():
+    y = np.random.default_rng(0).standard_normal(10 * SR).astype(np.float32) * 0.3
+    r = analyze(y, SR)
+    _nd(r)
+    assert r.timbre.spectral_flatness.mean > 0.3
+
+
+def test_single_sine_has_no_key_and_no_tempo():
+    r = analyze((0.5 * np.sin(2 * np.pi * 440 * _t(10))).astype(np.float32), SR)
+    _nd(r)
+
+
+def test_clicks_have_a_tempo_but_no_key():
+    y = np.zeros(12 * SR, dtype=np.float32)
+    for t in np.arange(0.25, 12, 0.5):  # 120 BPM
+        y[int(t * SR): int(t * SR) + 40] = 0.8
+    r = analyze(y, SR)
+    assert r.key.label is None
+    assert r.tempo.bpm is not None and min(abs(r.tempo.bpm - b) for b in (60, 120, 240)) < 5
+    assert r.meter.time_signature is None  # every click alike: no bar
+
+
+def test_one_second_clip():
+    r = analyze((0.3 * np.sin(2 * np.pi * 330 * _t(1.0))).astype(np.float32), SR)
+    _nd(r)
+    assert r.structure.reason
+
+
+def test_clipped_square_wave_is_flagged():
+    y = np.clip(2.0 * np.sign(np.sin(2 * np.pi * 220 * _t(6))), -1, 1).astype(np.float32)
+    r = analyze(y, SR)
+    assert r.quality.clipping and any("clipping" in i for i in r.quality.issues)
+    assert r.key.label is None and r.tempo.bpm is None
+    assert r.dynamics.sample_peak_dbfs == 0.0
+
+
+def test_band_limited_audio_is_flagged():
+    rng = np.random.default_rng(1)
+    from scipy.signal import ellip, sosfilt
+
+    # a brick-wall low-pass at 5 kHz, like an encoder's (elliptic: 80 dB down just past the edge)
+    sos = ellip(10, 0.1, 90, 5000, fs=44100, output="sos")
+    y = sosfilt(sos, rng.standard_normal(5 * 44100)).astype(np.float32) * 0.2
+    r = analyze(y, 44100)
+    assert r.quality.band_limited and 4500 < r.quality.bandwidth_hz < 6500
+    full = analyze((rng.standard_normal(5 * 44100) * 0.2).astype(np.float32), 44100)
+    assert not full.quality.band_limited
+
+
+def test_too_short_and_broken_input():
+    with pytest.raises(AudioError):
+        analyze(np.zeros(100, dtype=np.float32), SR)
+    with pytest.raises(AudioError):
+        analyze(b"not audio at all, just words")
