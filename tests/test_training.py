@@ -1,0 +1,196 @@
+"""Training through the same CLI a user runs: a tiny random Whisper on synthetic classes."""
+import json
+import logging
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+import yaml
+
+from tests.conftest import SR
+
+CLASSES = ("bursts", "high", "low", "noise")
+
+
+def _clip(kind: str, seed: int) -> np.ndarray:
+    r = np.random.default_rng(seed)
+    t = np.arange(30 * SR) / SR
+    if kind == "low":
+        y = 0.4 * np.sin(2 * np.pi * r.uniform(100, 200) * t)
+    elif kind == "high":
+        y = 0.4 * np.sin(2 * np.pi * r.uniform(2500, 4000) * t)
+    elif kind == "noise":
+        y = 0.2 * r.standard_normal(t.size)
+    else:  # noise bursts at a steady pulse
+        y = np.zeros(t.size)
+        n = int(0.1 * SR)
+        for s in np.arange(0, 29.8, r.uniform(0.4, 0.6)):
+            y[int(s * SR): int(s * SR) + n] = 0.5 * r.standard_normal(n) * np.exp(-np.arange(n) / (0.03 * SR))
+    return (y + 0.01 * r.standard_normal(t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """An audiofolder (one folder per class) with one corrupt file, and a tiny base checkpoint."""
+    from transformers import WhisperFeatureExtractor, WhisperForConditionalGeneration
+
+    from genre_model.model import tiny_config
+
+    root = tmp_path_factory.mktemp("train")
+    for c, kind in enumerate(CLASSES):
+        (root / "data" / kind).mkdir(parents=True)
+        for i in range(24):
+            sf.write(root / "data" / kind / f"{kind}{i:02d}.wav", _clip(kind, 1000 * c + i), SR)
+    (root / "data" / "noise" / "noise99.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt broken")
+    torch.manual_seed(0)
+    WhisperForConditionalGeneration(tiny_config()).save_pretrained(root / "base")
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(root / "base")
+    return root
+
+
+def _args(root, out, *extra):
+    return ["--data", str(root / "data"), "--label-column", "label", "--base-model", str(root / "base"),
+            "--output-dir", str(out), "--cache-dir", str(root / "cache"), "--batch-size", "4",
+            "--freeze-encoder-epochs", "0", "--unfreeze-top-k", "99", "--val-fraction", "0.25",
+            "--test-fraction", "0.25", "--lr-head", "3e-3", "--lr-encoder", "1e-3", *extra]
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    from training.train import main
+
+    out = tmp_path_factory.mktemp("run")
+    caplog_records = []
+    handler = logging.Handler()
+    handler.emit = caplog_records.append
+    logging.getLogger("training").addHandler(handler)
+    try:
+        assert main(_args(dataset, out, "--epochs", "12", "--early-stopping-patience", "5")) == 0
+    finally:
+        logging.getLogger("training").removeHandler(handler)
+    return out, [r.getMessage() for r in caplog_records]
+
+
+def test_trains_to_high_held_out_accuracy(trained):
+    out, _ = trained
+    results = json.loads((out / "model" / "eval_results.json").read_text())
+    assert results["test"]["accuracy"] >= 0.9, results["test"]["confusion_matrix"]
+    assert results["test"]["n_clips"] == 24 and results["test"]["labels"] == sorted(CLASSES)
+
+
+def test_corrupt_clip_is_skipped_with_a_warning(trained):
+    _, messages = trained
+    assert any("noise99.wav" in m and "skipping" in m for m in messages)
+
+
+def test_saved_model_works_with_stock_pipeline(trained):
+    from transformers import pipeline
+
+    out, _ = trained
+    clf = pipeline("audio-classification", model=str(out / "model"))
+    preds = [clf(_clip(kind, 5000 + i), top_k=1)[0]["label"] for i, kind in enumerate(CLASSES * 2)]
+    assert sum(p == k for p, k in zip(preds, CLASSES * 2)) >= 6
+    card = (out / "model" / "README.md").read_text()
+    meta = yaml.safe_load(card.split("---")[1])
+    assert meta["pipeline_tag"] == "audio-classification" and meta["library_name"] == "transformers"
+    assert meta["model-index"][0]["results"][0]["metrics"][0]["type"] == "accuracy"
+    for f in ("confusion_matrix.png", "training_curves.png", "preprocessor_config.json", "model.safetensors"):
+        assert (out / "model" / f).stat().st_size > 0
+
+
+def test_resume_continues_exactly(dataset, tmp_path):
+    from safetensors.torch import load_file
+
+    from training.train import main
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(_args(dataset, straight, "--epochs", "3", "--early-stopping-patience", "9")) == 0
+    assert main(_args(dataset, resumed, "--epochs", "3", "--early-stopping-patience", "9", "--stop-after-epochs", "1")) == 0
+    assert not (resumed / "checkpoints" / "epoch_2").exists()  # it really stopped after epoch 1
+    assert main(_args(dataset, resumed, "--epochs", "3", "--early-stopping-patience", "9", "--resume")) == 0
+    a = load_file(straight / "checkpoints" / "epoch_3" / "model.safetensors")
+    b = load_file(resumed / "checkpoints" / "epoch_3" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    hist_a = json.loads((straight / "checkpoints" / "epoch_3" / "trainer_state.json").read_text())["history"]
+    hist_b = json.loads((resumed / "checkpoints" / "epoch_3" / "trainer_state.json").read_text())["history"]
+    assert [round(h["train_loss"], 5) for h in hist_a] == [round(h["train_loss"], 5) for h in hist_b]
+
+
+def test_early_stopping_when_the_metric_stalls(dataset, tmp_path):
+    from training.train import main
+
+    out = tmp_path / "stall"
+    args = _args(dataset, out, "--epochs", "10", "--early-stopping-patience", "2")
+    args[args.index("--lr-head") + 1] = "0"
+    args[args.index("--lr-encoder") + 1] = "0"
+    assert main(args) == 0
+    results = json.loads((out / "model" / "eval_results.json").read_text())
+    assert results["stopped_early"] and len(results["history"]) == 3
+
+
+def test_frozen_and_unfrozen_parameter_sets():
+    from transformers import WhisperForAudioClassification
+
+    from genre_model.model import tiny_config, trainable_parameter_names
+    from training.config import TrainConfig
+    from training.train import set_trainable
+
+    model = WhisperForAudioClassification(tiny_config(encoder_layers=3))
+    cfg = TrainConfig(freeze_encoder_epochs=2, unfreeze_top_k=1)
+    set_trainable(model, cfg, epoch=0)
+    names = trainable_parameter_names(model)
+    assert names and not any(n.startswith("encoder.") for n in names)
+    set_trainable(model, cfg, epoch=2)
+    enc = {n for n in trainable_parameter_names(model) if n.startswith("encoder.")}
+    assert enc and all(n.startswith(("encoder.layers.2.", "encoder.layer_norm.")) for n in enc)
+    set_trainable(model, TrainConfig(freeze_encoder_epochs=0, unfreeze_top_k=99), epoch=0)
+    assert "encoder.conv1.weight" in trainable_parameter_names(model)
+
+
+def test_push_uploads_a_complete_model_without_leaking_the_token(trained, monkeypatch, capsys):
+    from huggingface_hub import HfApi
+
+    from training.push import main as push_main
+
+    out, _ = trained
+    calls = {}
+    monkeypatch.setenv("HF_TOKEN", "hf_supersecret_token_123")
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.setdefault("repo", (repo_id, kw)) and f"https://hub/{repo_id}")
+
+    def upload_folder(self, *, folder_path, repo_id, allow_patterns=None, **kw):
+        import fnmatch
+        import os
+
+        calls["files"] = sorted(f for f in os.listdir(folder_path) if any(fnmatch.fnmatch(f, p) for p in allow_patterns))
+        calls["card"] = open(os.path.join(folder_path, "README.md")).read()
+
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    assert push_main([str(out / "model"), "someone/genre-model"]) == 0
+    assert calls["repo"][0] == "someone/genre-model"
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md",
+            "confusion_matrix.png", "training_curves.png"} <= set(calls["files"])
+    assert yaml.safe_load(calls["card"].split("---")[1])["pipeline_tag"] == "audio-classification"
+    printed = capsys.readouterr()
+    assert "hf_supersecret" not in printed.out + printed.err
+
+
+def test_evaluate_cli(trained, dataset, tmp_path, capsys):
+    from training.evaluate import main as eval_main
+
+    out, _ = trained
+    rc = eval_main([str(out / "model"), "--data", str(dataset / "data"), "--label-column", "label",
+                    "--val-fraction", "0.25", "--test-fraction", "0.25", "--cache-dir", str(dataset / "cache"),
+                    "--output-dir", str(tmp_path), "--eval-split", "test"])
+    assert rc == 0
+    metrics = json.loads((tmp_path / "test_metrics.json").read_text())
+    assert metrics["n_clips"] == 24 and (tmp_path / "confusion_test.png").exists()
+
+
+def test_offline_hub_dataset_fails_fast(tmp_path, capsys):
+    from training.train import main
+
+    assert main(["--data", "nobody/no-such-dataset", "--output-dir", str(tmp_path)]) == 2
+    assert "unreachable" in capsys.readouterr().err
