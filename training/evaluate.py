@@ -91,7 +91,7 @@ def confusion_png(metrics: dict, path: str | Path, title: str = "Confusion matri
     ax.set_yticks(range(k), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{title}: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}")
+    ax.set_title(f"{title}\naccuracy {metrics['accuracy']:.3f} · macro-F1 {metrics['macro_f1']:.3f}")
     return to_png(fig, path)
 
 
@@ -109,7 +109,8 @@ def curves_png(history: list[dict], path: str | Path) -> str:
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     lines = ax.get_lines() + ax2.get_lines()
-    leg = ax.legend(lines, [l.get_label() for l in lines], loc="center right", frameon=False)
+    leg = ax.legend(lines, [l.get_label() for l in lines], loc="upper center", bbox_to_anchor=(0.5, -0.22),
+                    ncols=3, frameon=False)
     for t in leg.get_texts():
         t.set_color("#e8eaf0")
     ax.set_title("Training curves")
