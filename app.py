@@ -88,8 +88,6 @@ class Engine:
             step(0.1, desc="Listening for the genre")
             if self.classifier is None:
                 genre_error = self.error
-            elif float(np.max(np.abs(y16))) < 1e-4:
-                genre_error = "the audio is digital silence: no genre can be heard in it"
             else:  # the encoder (torch) and the theory (numpy) release the GIL: run them side by side
                 job = _POOL.submit(self._predict, y16)
         report = sig = None
@@ -97,7 +95,10 @@ class Engine:
             step(0.45, desc="Analysing key, rhythm, chords and structure")
             report, sig = analyze_signal(y, sr)
         if job is not None:
-            pred = job.result()
+            try:
+                pred = job.result()
+            except AudioError as e:  # e.g. digital silence: the report still describes it
+                genre_error = str(e)
         figs = {}
         if pictures:
             step(0.85, desc="Drawing")
@@ -122,12 +123,7 @@ class Result:
 
     def genre_json(self) -> dict:
         p = self.prediction
-        genre = None if p is None else {
-            "label": p.label, "top": [{"label": t.label, "score": round(t.score, 4)} for t in p.top],
-            "probabilities": p.probabilities, "timeline": [
-                {"start": w.start, "end": w.end, "label": w.label, "score": round(w.score, 4)} for w in p.timeline],
-            "model": p.model, "windows_total": p.windows_total,
-        }
+        genre = None if p is None else p.to_dict() | {"label": p.label}
         return {"genre": genre, "genre_error": self.genre_error}
 
     def to_json(self) -> dict:

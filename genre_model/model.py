@@ -72,17 +72,16 @@ def _resolve(name_or_path: str | os.PathLike, what: str) -> tuple[str, bool]:
         return str(Path(name).expanduser()), True
     from huggingface_hub import try_to_load_from_cache
 
-    cached = try_to_load_from_cache(name, "config.json")
-    if isinstance(cached, str) and not hub_reachable():
-        return name, True
-    if not hub_reachable():
-        raise ModelLoadError(
-            f"could not fetch the {what} '{name}': the Hugging Face Hub is unreachable (offline?) "
-            f"and it is not in the local cache. Download it where there is a network "
-            f"(`hf download {name} --local-dir DIR`) and pass the folder instead "
-            f"(--model DIR, or GENRE_MODEL=DIR for the app)."
-        )
-    return name, False
+    if hub_reachable():
+        return name, False
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return name, True  # cached earlier: load it without the network
+    raise ModelLoadError(
+        f"could not fetch the {what} '{name}': the Hugging Face Hub is unreachable (offline?) "
+        f"and it is not in the local cache. Download it where there is a network "
+        f"(`hf download {name} --local-dir DIR`) and pass the folder instead "
+        f"(--model DIR, or GENRE_MODEL=DIR for the app)."
+    )
 
 
 def build_model(

@@ -26,9 +26,8 @@ def _fig(height: float = 3.2, width: float = 10.0):
         fig, ax = plt.subplots(figsize=(width, height), dpi=100, layout="constrained")
     fig.patch.set_facecolor(STYLE["figure.facecolor"])
     ax.set_facecolor(STYLE["axes.facecolor"])
-    for k in ("labelcolor",):
-        ax.xaxis.label.set_color(STYLE["axes.labelcolor"])
-        ax.yaxis.label.set_color(STYLE["axes.labelcolor"])
+    ax.xaxis.label.set_color(STYLE["axes.labelcolor"])
+    ax.yaxis.label.set_color(STYLE["axes.labelcolor"])
     ax.tick_params(colors=STYLE["xtick.color"])
     for s in ax.spines.values():
         s.set_color(STYLE["axes.edgecolor"])

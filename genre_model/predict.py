@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import SAMPLE_RATE, AudioError, load_audio
+from .audio import SAMPLE_RATE, AudioError, load_audio, validate
 from .features import plan_windows, stack_windows, log_mel
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
@@ -166,10 +166,17 @@ class GenreClassifier:
         ----------
         audio : anything :func:`genre_model.audio.load_audio` takes, or a decoded 16-kHz array
         top_k : labels kept in ``top``
+
+        Raises
+        ------
+        AudioError
+            for input with no genre to hear (digital silence, too short, non-finite...).
         """
         t0 = time.perf_counter()
-        y = audio if isinstance(audio, np.ndarray) and audio.ndim == 1 and audio.dtype == np.float32 \
-            else load_audio(audio)
+        if isinstance(audio, np.ndarray) and audio.ndim == 1 and audio.dtype == np.float32:
+            y = validate(audio)
+        else:
+            y = load_audio(audio)
         windows = plan_windows(y.size, hop=self.hop, max_windows=self.max_windows)
         n_total = len(plan_windows(y.size, hop=self.hop))
         probs = self.window_probabilities(stack_windows(y, windows))

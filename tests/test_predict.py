@@ -91,3 +91,15 @@ def test_cli_missing_model_exits_2(tmp_path, capsys):
     sf.write(tmp_path / "a.wav", _song(5), SR)
     assert main([str(tmp_path / "a.wav"), "--model", "nobody/no-model"]) == 2
     assert "could not fetch" in capsys.readouterr().err
+
+
+def test_decoded_arrays_are_validated_too(clf):
+    from genre_model.audio import AudioError
+
+    with pytest.raises(AudioError) as info:
+        clf.predict(np.zeros(3 * SR, dtype=np.float32))
+    assert info.value.code == "silent"
+    bad = _song(5)
+    bad[10] = np.inf
+    with pytest.raises(AudioError, match="non-finite"):
+        clf.predict(bad)
