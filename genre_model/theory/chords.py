@@ -18,7 +18,7 @@ from .signal import Signal
 # Chosen by grid search on the dev split of benchmarks/theory_dataset.py:
 SELF_PROB = 0.85  # HMM probability of staying on a chord from one beat to the next
 TEMPERATURE = 0.03  # softmax temperature of the template cosines
-BASS_WEIGHT = 0.2  # weight of the bass chroma at each chord's root
+BASS_WEIGHT = 0.1  # weight of the bass chroma at each chord's root
 HARMONIC_DECAY = 0.6  # amplitude of the h-th harmonic in the templates: HARMONIC_DECAY ** (h - 1)
 N_HARMONICS = 6
 LABELS = [f"{PITCH_NAMES[r]}:{q}" for q in ("maj", "min") for r in range(12)] + ["N"]
