@@ -127,8 +127,11 @@ class Result:
         return {"genre": genre, "genre_error": self.genre_error}
 
     def to_json(self) -> dict:
+        """The API answer: genre keys when the genre was asked for (it gave a prediction or a
+        reason), theory keys when the report was made."""
         out = {"duration_s": round(self.duration_s, 3), "elapsed_s": self.elapsed_s}
-        out |= self.genre_json()
+        if self.prediction is not None or self.genre_error is not None:
+            out |= self.genre_json()
         if self.report is not None:
             out |= {"summary": self.report.summary(), "theory": self.report.to_dict()}
         return out
@@ -222,13 +225,11 @@ def build_demo(engine: Engine) -> gr.Blocks:
         res = engine.analyze(y, sr, genre=True, theory=False, pictures=False)
         if res.prediction is None:
             raise gr.Error(f"No genre: {res.genre_error}")
-        return res.genre_json() | {"duration_s": round(res.duration_s, 3), "elapsed_s": res.elapsed_s}
+        return res.to_json()
 
     def api_theory(path) -> dict:
         y, sr = decode(path)
-        res = engine.analyze(y, sr, genre=False, theory=True, pictures=False)
-        return {"summary": res.report.summary(), "theory": res.report.to_dict(),
-                "duration_s": round(res.duration_s, 3), "elapsed_s": res.elapsed_s}
+        return engine.analyze(y, sr, genre=False, theory=True, pictures=False).to_json()
 
     model_note = (f"Genre model: `{engine.model_id}`" if engine.classifier is not None
                   else f"⚠️ Genre unavailable — {engine.error}. Spectrogram and theory report still work.")

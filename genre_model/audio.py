@@ -28,6 +28,7 @@ import numpy as np
 SAMPLE_RATE = 16000  # Hz, what Whisper was trained on
 MIN_DURATION = 1.0  # s; shorter clips carry no usable genre or rhythm
 MAX_DURATION = 20 * 60.0  # s; default cap (configurable) so a 2-hour upload cannot hog a worker
+FFMPEG_NATIVE_RATE = 44100  # rate ffmpeg decodes to when the caller keeps the "native" rate
 SILENCE_PEAK = 1e-4  # |sample| below this everywhere (-80 dBFS) counts as digital silence
 
 ERROR_CODES = (
@@ -125,8 +126,10 @@ def _read_soundfile(data, limits: AudioLimits, name: str):
     return y, sr
 
 
-def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode through the ffmpeg program straight to mono float32 at ``rate``."""
+def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | None) -> tuple[np.ndarray, int]:
+    """Decode through the ffmpeg program straight to mono float32 at ``target_sr``
+    (:data:`FFMPEG_NATIVE_RATE` when None). Returns (y, rate)."""
+    rate = target_sr or FFMPEG_NATIVE_RATE
     exe = shutil.which("ffmpeg")
     if exe is None:
         raise AudioError(
@@ -149,7 +152,7 @@ def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, rate: int = SAMPLE
         last = (err.splitlines()[-1] if err else "no output").replace(path, Path(path).name)
         last = last.split(": ", 1)[-1] if last.startswith(Path(path).name) else last
         raise AudioError("undecodable", f"{name} could not be decoded as audio ({last})")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    return np.frombuffer(proc.stdout, dtype=np.float32).copy(), rate
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -170,9 +173,6 @@ def _too_long(duration: float, limits: AudioLimits, name: str):
     )
 
 
-FFMPEG_NATIVE_RATE = 44100  # rate ffmpeg decodes to when the caller keeps "native" rate
-
-
 def _decode_file(path: str, limits: AudioLimits, name: str, target_sr: int | None) -> tuple[np.ndarray, int]:
     if not os.path.exists(path):
         raise AudioError("undecodable", f"{name} does not exist")
@@ -187,8 +187,7 @@ def _decode_file(path: str, limits: AudioLimits, name: str, target_sr: int | Non
         got = _read_soundfile(path, limits, name)
         if got is not None:
             return _finish(*got, target_sr)
-    rate = target_sr or FFMPEG_NATIVE_RATE
-    return _ffmpeg_decode(path, limits, name, rate), rate
+    return _ffmpeg_decode(path, limits, name, target_sr)
 
 
 def _finish(y: np.ndarray, sr: int, target_sr: int | None) -> tuple[np.ndarray, int]:
@@ -209,11 +208,10 @@ def _decode_bytes(data: bytes, limits: AudioLimits, target_sr: int | None) -> tu
         return _finish(*got, target_sr)
     import tempfile
 
-    rate = target_sr or FFMPEG_NATIVE_RATE
     with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:
         tmp.write(data)
         tmp.flush()
-        return _ffmpeg_decode(tmp.name, limits, name, rate), rate
+        return _ffmpeg_decode(tmp.name, limits, name, target_sr)
 
 
 def load_audio(

@@ -55,21 +55,22 @@ def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int) -> Dyna
     import pyloudnorm
 
     meter = pyloudnorm.Meter(sr_native)
+    y64 = y_native.astype(np.float64)
     reason = ""
     try:
-        lufs = float(meter.integrated_loudness(y_native.astype(np.float64)))
+        lufs = float(meter.integrated_loudness(y64))
         lufs = None if not np.isfinite(lufs) else round(lufs, 2)
     except ValueError as e:  # shorter than one 400-ms block
         lufs, reason = None, f"integrated loudness not measurable: {e}"
     try:
-        lra = float(meter.loudness_range(y_native.astype(np.float64)))
+        lra = float(meter.loudness_range(y64))
         lra = round(lra, 2) if np.isfinite(lra) else None
     except (ValueError, IndexError):
         lra = None
     peak = float(np.max(np.abs(y_native))) if y_native.size else 0.0
     tp = true_peak(y_native, sr_native)
     rms_frames = db(sig.rms)
-    overall_rms = float(np.sqrt(np.mean(y_native.astype(np.float64) ** 2)))
+    overall_rms = float(np.sqrt(np.mean(y64 ** 2)))
     win = max(int(3.0 * sig.sr / sig.hop), 1)
     short = db(np.sqrt(np.convolve(sig.rms ** 2, np.ones(win) / win, mode="valid")))
     short = short[short > -70] if (short > -70).any() else short

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..audio import AudioInput, decode_audio, resample, to_mono_float32, validate, AudioLimits
+from ..audio import AudioInput, decode_audio, resample
 from .chords import ChordResult, estimate_chords, roman
 from .dynamics import DynamicsResult, estimate_dynamics
 from .key import KeyResult, estimate_key
@@ -111,13 +111,8 @@ def analyze(audio: AudioInput | np.ndarray, sr: int | None = None, *, max_durati
     """
     t0 = time.perf_counter()
     kw = {"max_duration": max_duration} if max_duration else {}
-    if isinstance(audio, np.ndarray):
-        y_native = validate(to_mono_float32(audio), AudioLimits(MIN_THEORY_DURATION, **kw), sr=sr or 16000,
-                            allow_silent=True)
-        sr_native = int(sr or 16000)
-    else:
-        y_native, sr_native = decode_audio(audio, sr=sr, target_sr=None, min_duration=MIN_THEORY_DURATION,
-                                           allow_silent=True, **kw)
+    y_native, sr_native = decode_audio(audio, sr=sr, target_sr=None, min_duration=MIN_THEORY_DURATION,
+                                       allow_silent=True, **kw)
     report, _ = analyze_signal(y_native, sr_native, t0=t0)
     return report
 
