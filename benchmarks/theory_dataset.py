@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.synth import Truth, make_piece  # noqa: E402
 
 CACHE = Path(os.environ.get("THEORY_CACHE", Path(__file__).resolve().parent / ".cache" / "theory"))
-N_CLIPS = 240
+N_CLIPS = 480
 N_FORMS = 40
 FORMS = ["ABAC", "AABA", "ABAB", "ABCA", "ABAC"]
 

@@ -3,7 +3,8 @@
 Tempo: the autocorrelation of the onset envelope, summed over the first metrical multiples of
 each candidate period (a comb, so the tactus whose multiples are all strong wins over a lone
 subdivision), weighted by a broad log-normal prior; then the octave (x1/3 ... x3) is settled by
-a score over the metrical relatives of that period (bass on the off-beats, salience, prior).
+a score over the metrical relatives of that period (bass on the off-beats, salience, prior, and
+harmonic rhythm: how many beats a chord lasts).
 Beats: dynamic programming (Ellis 2007) over the onset envelope with the chosen period,
 written in numpy (no numba compilation on a cold start).
 """
@@ -18,7 +19,12 @@ from .signal import Signal
 MIN_BPM, MAX_BPM = 40.0, 240.0
 # Chosen by grid search on the dev split of benchmarks/theory_dataset.py (held-out split untouched):
 PRIOR_BPM, PRIOR_OCTAVES = 110.0, 0.75  # log-normal prior on the tactus
-W_BASS_OFFBEAT, W_SALIENCE = 1.0, 2.0
+# Octave choice: a conditional logit over the metrical relatives of the best period; the weights
+# were fitted on the dev split (benchmarks/fit_octave.py), the features are octave_features'.
+OCTAVE_WEIGHTS = {
+    "log2_bpm": -0.95, "log2_bpm_sq": -0.73, "salience": 3.12, "bass_half": -4.67, "bass_thirds": -4.08,
+    "harmonic_rhythm_binary": -4.48, "harmonic_rhythm_ternary": -1.4, "ternary": -1.55,
+}
 OCTAVE_FACTORS = (1 / 3, 1 / 2, 2 / 3, 1.0, 1.5, 2.0, 3.0)
 MIN_PULSE_CLARITY = 0.25  # below: no steady pulse. Measured: white noise <= 0.13 (20 seeds), rendered music >= 0.53
 MIN_ONSET_P95 = 0.8  # dB of spectral flux: steady tones stay under ~0.4 (noise is caught by clarity)
@@ -112,8 +118,64 @@ def track_beats(onset: np.ndarray, period: float, tightness: float = 100.0) -> n
     return beats
 
 
-def estimate_tempo(sig: Signal) -> TempoResult:
-    """Tempo and beats of a track (see module docstring)."""
+def chord_length_beats(sig: Signal, beat_frames: np.ndarray) -> float | None:
+    """Median length of the chords in beats on this beat grid (None when no chord is heard)."""
+    from .chords import estimate_chords
+
+    times = sig.frames_to_time(beat_frames)
+    segments = [s for s in estimate_chords(sig, [float(t) for t in times]).segments if s.label != "N"]
+    if not segments:
+        return None
+    lengths = [np.count_nonzero((times >= s.start - 0.01) & (times < s.end - 0.01)) for s in segments]
+    return float(np.median(lengths))
+
+
+def octave_features(sig: Signal, ac: np.ndarray, smax: float, bpm: float, frames: np.ndarray) -> dict[str, float]:
+    """What tells a tempo reading from its half, double, third or triple:
+
+    * ``log2_bpm``, ``log2_bpm_sq``: distance from the prior's centre (tempi near 110 BPM are common);
+    * ``salience``: log comb salience relative to the best period's;
+    * ``bass_half``, ``bass_thirds``: bass onsets on the half / thirds of each beat relative to the
+      beats: ~1 when the reading is too slow (its beats are really every other or third beat);
+    * ``harmonic_rhythm_*``: distance (octaves) of the median chord length in beats from a bar:
+      3 or 4 beats with a binary subdivision, 2 (6/8) with a ternary one; chords mostly change
+      once a bar, so a reading whose chords last 2 binary beats is likely too slow and one whose
+      chords last 8 too fast;
+    * ``ternary``: 1 when the beats divide in three (onsets at the thirds beat the half).
+    """
+    p = float(np.log2(bpm / PRIOR_BPM))
+    s = float(_comb_salience(ac, np.array([60.0 * sig.sr / sig.hop / bpm]))[0])
+    ternary = offbeat_ratio(sig.onset_env, frames, [1 / 3, 2 / 3]) > offbeat_ratio(sig.onset_env, frames, [0.5])
+    length = chord_length_beats(sig, frames)
+    binary_dist = ternary_dist = 0.0
+    if length is not None:
+        lm = np.log2(max(length, 0.5))
+        binary_dist = 0.0 if ternary else float(min(abs(lm - np.log2(3)), abs(lm - 2)))
+        ternary_dist = float(abs(lm - 1)) if ternary else 0.0
+    return {
+        "log2_bpm": p, "log2_bpm_sq": p * p, "salience": float(np.log(max(s, 1e-3) / smax)),
+        "bass_half": offbeat_ratio(sig.bass_onset_env, frames, [0.5]),
+        "bass_thirds": offbeat_ratio(sig.bass_onset_env, frames, [1 / 3, 2 / 3]),
+        "harmonic_rhythm_binary": binary_dist, "harmonic_rhythm_ternary": ternary_dist, "ternary": float(ternary),
+    }
+
+
+@dataclass
+class OctaveCandidate:
+    """One metrical reading of the pulse: its BPM, tracked beat frames and octave features."""
+
+    bpm: float
+    frames: np.ndarray
+    features: dict[str, float]
+
+    @property
+    def score(self) -> float:
+        return sum(OCTAVE_WEIGHTS[k] * v for k, v in self.features.items())
+
+
+def octave_candidates(sig: Signal) -> tuple[list[OctaveCandidate], float] | TempoResult:
+    """The metrical relatives (x1/3 ... x3) of the most salient period and the pulse clarity, or a
+    TempoResult saying why no tempo can be determined."""
     o = sig.onset_env
     fps = sig.sr / sig.hop
     if sig.duration < 4.0:
@@ -130,28 +192,28 @@ def estimate_tempo(sig: Signal) -> TempoResult:
     clarity = float(np.clip(max(_ac_at(ac, k * 60.0 * fps / best) for k in (1, 2, 3)), 0, 1))
     if clarity < MIN_PULSE_CLARITY:
         return TempoResult(None, round(clarity, 3), reason=f"no steady pulse (clarity {clarity:.2f})")
-    # octave problem: score the metrical relatives of the best period. A reading is too slow when
-    # its half- or third-beat positions carry bass onsets as strong as its beats (its "beats" are
-    # really every other/third beat); comb salience and the prior keep too-fast readings out.
     smax = float(sal.max())
-    scored = []
+    out = []
     for factor in OCTAVE_FACTORS:
         bpm = best * factor
-        if not MIN_BPM <= bpm <= MAX_BPM:
-            continue
-        frames = track_beats(o, 60.0 * fps / bpm)
-        bass_off = max(offbeat_ratio(sig.bass_onset_env, frames, [0.5]),
-                       offbeat_ratio(sig.bass_onset_env, frames, [1 / 3, 2 / 3]))
-        s = float(_comb_salience(ac, np.array([60.0 * fps / bpm]))[0])
-        score = (-W_BASS_OFFBEAT * bass_off + W_SALIENCE * np.log(max(s, 1e-3) / smax)
-                 - 0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
-        scored.append((score, bpm, frames))
-    scored.sort(key=lambda t: -t[0])
-    _, bpm, beats = scored[0]
+        if MIN_BPM <= bpm <= MAX_BPM:
+            frames = track_beats(o, 60.0 * fps / bpm)
+            out.append(OctaveCandidate(bpm, frames, octave_features(sig, ac, smax, bpm, frames)))
+    return out, clarity
+
+
+def estimate_tempo(sig: Signal) -> TempoResult:
+    """Tempo and beats of a track (see module docstring)."""
+    found = octave_candidates(sig)
+    if isinstance(found, TempoResult):
+        return found
+    candidates, clarity = found
+    candidates.sort(key=lambda c: -c.score)
+    bpm, beats = candidates[0].bpm, candidates[0].frames
     times = sig.frames_to_time(beats)
     if times.size >= 4:  # refine BPM from the tracked beats: least-squares period, sub-frame precise
         period = float(np.polyfit(np.arange(times.size), times, 1)[0])
         if abs(period * bpm / 60.0 - 1) < 0.1:
             bpm = 60.0 / period
-    alternatives = sorted({round(b, 1) for _, b, _ in scored[1:3]})
+    alternatives = sorted({round(c.bpm, 1) for c in candidates[1:3]})
     return TempoResult(round(bpm, 2), round(clarity, 3), [round(float(t), 3) for t in times], alternatives)
