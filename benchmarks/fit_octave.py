@@ -41,18 +41,23 @@ def readings(item: tuple[Path, Truth]) -> tuple[str, np.ndarray, np.ndarray] | N
     return split_of(truth.seed), X, y
 
 
-def nll(w: np.ndarray, data, lam: float) -> float:
-    total = 0.0
-    for X, y in data:
-        z = X @ w
-        z = z - z.max()
-        logp = z - np.log(np.exp(z).sum())
-        total -= np.log(np.exp(logp[y]).sum() + 1e-12)
-    return total + lam * float(w @ w)
-
-
 def fit(data, lam: float) -> np.ndarray:
-    return minimize(nll, np.zeros(len(NAMES)), args=(data, lam), method="L-BFGS-B").x
+    """Weights maximising the L2-penalised likelihood that a clip's chosen reading is a correct
+    one (softmax over the clip's readings; analytic gradient), shape = (n_features,)."""
+    n, k, f = len(data), max(X.shape[0] for X, _ in data), data[0][0].shape[1]
+    X, M, Y = np.zeros((n, k, f)), np.zeros((n, k), bool), np.zeros((n, k), bool)
+    for i, (x, y) in enumerate(data):
+        X[i, : len(x)], M[i, : len(x)], Y[i, : len(x)] = x, True, y
+
+    def loss(w):
+        z = np.where(M, X @ w, -np.inf)
+        e = np.exp(z - z.max(1, keepdims=True))
+        ey = np.where(Y, e, 0.0)
+        sy, se = ey.sum(1, keepdims=True), e.sum(1, keepdims=True)
+        grad = np.einsum("nk,nkf->f", e / se - ey / sy, X) + 2 * lam * w
+        return float(-np.log(sy / se).sum() + lam * w @ w), grad
+
+    return minimize(loss, np.zeros(f), jac=True, method="L-BFGS-B").x
 
 
 def accuracy(w: np.ndarray, data) -> float:

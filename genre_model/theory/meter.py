@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .signal import Signal
-from .tempo import TempoResult, offbeat_ratio
+from .accents import harmonic_change, offbeat_ratio, phase_scores, zscore
+from .tempo import TempoResult
 
 MIN_BEATS = 8
 MIN_ACCENT = 0.5  # summed z-score contrast of the best bar phase; below it no bar is audible
@@ -38,24 +39,8 @@ def _at(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
 
 def beat_accents(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
     """Z-scored accent features per beat, shape = (3, n_beats): onset, bass onset, chroma change."""
-    c = sig.chroma
-    change = []
-    for i, f in enumerate(beat_frames):
-        a = beat_frames[i - 1] if i else max(f - 10, 0)
-        b = beat_frames[i + 1] if i + 1 < len(beat_frames) else min(f + 10, c.shape[1])
-        prev, nxt = c[:, a:f].mean(1) if f > a else c[:, f], c[:, f:b].mean(1) if b > f else c[:, f]
-        den = np.linalg.norm(prev) * np.linalg.norm(nxt)
-        change.append(1 - float(prev @ nxt / den) if den > 0 else 0.0)
-    feats = np.stack([_at(sig.onset_env, beat_frames), _at(sig.bass_onset_env, beat_frames), np.array(change)])
-    return (feats - feats.mean(1, keepdims=True)) / (feats.std(1, keepdims=True) + 1e-9)
-
-
-def phase_scores(accents: np.ndarray, beats_per_bar: int) -> np.ndarray:
-    """For each phase, mean accent of beats in that phase minus the rest, summed over features."""
-    idx = np.arange(accents.shape[1]) % beats_per_bar
-    return np.array([
-        (accents[:, idx == p].mean(1) - accents[:, idx != p].mean(1)).sum() for p in range(beats_per_bar)
-    ])
+    return zscore(np.stack([_at(sig.onset_env, beat_frames), _at(sig.bass_onset_env, beat_frames),
+                            harmonic_change(sig, beat_frames)]))
 
 
 def estimate_meter(sig: Signal, tempo: TempoResult) -> MeterResult:

@@ -3,8 +3,8 @@
 Tempo: the autocorrelation of the onset envelope, summed over the first metrical multiples of
 each candidate period (a comb, so the tactus whose multiples are all strong wins over a lone
 subdivision), weighted by a broad log-normal prior; then the octave (x1/3 ... x3) is settled by
-a score over the metrical relatives of that period (bass on the off-beats, salience, prior, and
-harmonic rhythm: how many beats a chord lasts).
+a conditional logit over the metrical relatives of that period (bass on the off-beats,
+salience, prior, subdivision, and harmonic rhythm: every how many beats the harmony moves).
 Beats: dynamic programming (Ellis 2007) over the onset envelope with the chosen period,
 written in numpy (no numba compilation on a cold start).
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .accents import harmonic_change, is_ternary, offbeat_ratio, phase_scores, zscore
 from .signal import Signal
 
 MIN_BPM, MAX_BPM = 40.0, 240.0
@@ -22,8 +23,11 @@ PRIOR_BPM, PRIOR_OCTAVES = 110.0, 0.75  # log-normal prior on the tactus
 # Octave choice: a conditional logit over the metrical relatives of the best period; the weights
 # were fitted on the dev split (benchmarks/fit_octave.py), the features are octave_features'.
 OCTAVE_WEIGHTS = {
-    "log2_bpm": -0.95, "log2_bpm_sq": -0.73, "salience": 3.12, "bass_half": -4.67, "bass_thirds": -4.08,
-    "harmonic_rhythm_binary": -4.48, "harmonic_rhythm_ternary": -1.4, "ternary": -1.55,
+    "log2_bpm": 0.76, "log2_bpm_sq": -1.37, "salience": 3.6, "bass_half": -3.43, "bass_thirds": -5.94,
+    "ternary": -2.0, "ternary_log2_bpm": -4.34,
+    "harmonic_every_2": -4.28, "harmonic_every_3": 0.33, "harmonic_every_4": 1.25, "harmonic_every_6": -1.2,
+    "ternary_harmonic_every_2": 0.92, "ternary_harmonic_every_3": -0.0, "ternary_harmonic_every_4": -2.41,
+    "ternary_harmonic_every_6": 0.42,
 }
 OCTAVE_FACTORS = (1 / 3, 1 / 2, 2 / 3, 1.0, 1.5, 2.0, 3.0)
 MIN_PULSE_CLARITY = 0.25  # below: no steady pulse. Measured: white noise <= 0.13 (20 seeds), rendered music >= 0.53
@@ -58,19 +62,6 @@ def _ac_at(ac: np.ndarray, lag: float) -> float:
 
 def _comb_salience(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
     return np.array([sum(_ac_at(ac, k * L) / k ** 0.5 for k in (1, 2, 3, 4)) for L in lags])
-
-
-def offbeat_ratio(onset: np.ndarray, beats_frames: np.ndarray, fractions) -> float:
-    """Mean onset strength at the given fractions of each beat interval, over the mean at beats.
-    ~1 when the 'beats' are really a subdivision (off-beats as strong as beats)."""
-    if beats_frames.size < 3:
-        return 1.0
-    def peak(f):
-        f = int(round(f))
-        return onset[max(f - 1, 0): f + 2].max() if 0 <= f < onset.size else 0.0
-    on = np.mean([peak(b) for b in beats_frames])
-    off = np.mean([peak(a + fr * (b - a)) for a, b in zip(beats_frames[:-1], beats_frames[1:]) for fr in fractions])
-    return float(off / (on + 1e-12))
 
 
 def track_beats(onset: np.ndarray, period: float, tightness: float = 100.0) -> np.ndarray:
@@ -118,45 +109,36 @@ def track_beats(onset: np.ndarray, period: float, tightness: float = 100.0) -> n
     return beats
 
 
-def chord_length_beats(sig: Signal, beat_frames: np.ndarray) -> float | None:
-    """Median length of the chords in beats on this beat grid (None when no chord is heard)."""
-    from .chords import estimate_chords
-
-    times = sig.frames_to_time(beat_frames)
-    segments = [s for s in estimate_chords(sig, [float(t) for t in times]).segments if s.label != "N"]
-    if not segments:
-        return None
-    lengths = [np.count_nonzero((times >= s.start - 0.01) & (times < s.end - 0.01)) for s in segments]
-    return float(np.median(lengths))
+HARMONIC_GROUPS = (2, 3, 4, 6)  # beats per chord change tried by octave_features
 
 
 def octave_features(sig: Signal, ac: np.ndarray, smax: float, bpm: float, frames: np.ndarray) -> dict[str, float]:
-    """What tells a tempo reading from its half, double, third or triple:
+    """What tells a tempo reading (its BPM and tracked beat ``frames``) from its half, double,
+    third or triple:
 
-    * ``log2_bpm``, ``log2_bpm_sq``: distance from the prior's centre (tempi near 110 BPM are common);
+    * ``log2_bpm``, ``log2_bpm_sq``: distance from the prior's centre, and ``ternary_log2_bpm``
+      the same for readings whose beats divide in three (compound tactus are slower);
     * ``salience``: log comb salience relative to the best period's;
     * ``bass_half``, ``bass_thirds``: bass onsets on the half / thirds of each beat relative to the
       beats: ~1 when the reading is too slow (its beats are really every other or third beat);
-    * ``harmonic_rhythm_*``: distance (octaves) of the median chord length in beats from a bar:
-      3 or 4 beats with a binary subdivision, 2 (6/8) with a ternary one; chords mostly change
-      once a bar, so a reading whose chords last 2 binary beats is likely too slow and one whose
-      chords last 8 too fast;
-    * ``ternary``: 1 when the beats divide in three (onsets at the thirds beat the half).
+    * ``ternary``: 1 when the beats divide in three (onsets at the thirds beat the half);
+    * ``harmonic_every_<g>`` (binary readings) and ``ternary_harmonic_every_<g>``: how much one
+      beat in ``g`` stands out in chroma change (z-scored phase contrast). Chords mostly change
+      once a bar, so a binary reading whose harmony moves every 2 beats is likely too slow, one
+      whose harmony moves every 6 too fast.
     """
     p = float(np.log2(bpm / PRIOR_BPM))
     s = float(_comb_salience(ac, np.array([60.0 * sig.sr / sig.hop / bpm]))[0])
-    ternary = offbeat_ratio(sig.onset_env, frames, [1 / 3, 2 / 3]) > offbeat_ratio(sig.onset_env, frames, [0.5])
-    length = chord_length_beats(sig, frames)
-    binary_dist = ternary_dist = 0.0
-    if length is not None:
-        lm = np.log2(max(length, 0.5))
-        binary_dist = 0.0 if ternary else float(min(abs(lm - np.log2(3)), abs(lm - 2)))
-        ternary_dist = float(abs(lm - 1)) if ternary else 0.0
+    ternary = float(is_ternary(sig, frames))
+    change = zscore(harmonic_change(sig, frames))
+    contrast = {g: float(phase_scores(change, g).max()) if change.size >= 2 * g else 0.0 for g in HARMONIC_GROUPS}
     return {
         "log2_bpm": p, "log2_bpm_sq": p * p, "salience": float(np.log(max(s, 1e-3) / smax)),
         "bass_half": offbeat_ratio(sig.bass_onset_env, frames, [0.5]),
         "bass_thirds": offbeat_ratio(sig.bass_onset_env, frames, [1 / 3, 2 / 3]),
-        "harmonic_rhythm_binary": binary_dist, "harmonic_rhythm_ternary": ternary_dist, "ternary": float(ternary),
+        "ternary": ternary, "ternary_log2_bpm": ternary * p,
+        **{f"harmonic_every_{g}": (1 - ternary) * c for g, c in contrast.items()},
+        **{f"ternary_harmonic_every_{g}": ternary * c for g, c in contrast.items()},
     }
 
 
