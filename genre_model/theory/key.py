@@ -20,11 +20,12 @@ PROFILES = {
                [18.26, 0.74, 14.05, 16.86, 0.70, 14.44, 0.70, 18.62, 4.57, 1.93, 7.38, 1.76]),
 }
 DEFAULT_PROFILE = "edma"  # best of the four on the dev split (benchmarks/theory_dataset.py)
-# Tonal-centre cues from the chord sequence (dev-split choice): a key gains TONIC_SHARE_WEIGHT x
-# the fraction of time its tonic triad sounds, and FIRST_CHORD_BONUS when that triad opens the
-# piece; only keys within RERANK_WINDOW of the best profile fit can win this way (the cues settle
-# relative/dominant ambiguities, they cannot invent a key).
-TONIC_SHARE_WEIGHT, FIRST_CHORD_BONUS, RERANK_WINDOW = 0.25, 0.1, 0.15
+# The key is a conditional logit over the 24 keys (softmax of KEY_WEIGHTS . key_features), fitted
+# on the dev split by benchmarks/fit_key.py; missing cues (no bass, no chords) count 0, so with
+# the chroma alone it is plain profile matching.
+KEY_WEIGHTS = {"profile_r": 9.66, "bass_profile_r": 3.6, "tonic_share": 0.44, "opens_on_tonic": 1.71,
+               "dominant_share": 0.39, "diatonic_share": 10.28}
+MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10, 11)  # minor: natural + leading tone
 MIN_TONALITY = 0.05  # chroma contrast below this: no pitched content to speak of
 MIN_PITCH_CLASSES = 4  # a key needs at least this many pitch classes sounding (>= 25 % of the top one)
 
@@ -36,9 +37,9 @@ class KeyResult:
     label: str | None
     tonic: str | None
     mode: str | None
-    confidence: float  # 0..1: margin of the best key's correlation over the runner-up, scaled
-    correlation: float  # Pearson r of the chroma with the best key profile
-    candidates: list[tuple[str, float]] = field(default_factory=list)  # top 3 (label, r)
+    confidence: float  # 0..1: the model's probability of this key among the 24
+    correlation: float  # Pearson r of the chroma with this key's profile
+    candidates: list[tuple[str, float]] = field(default_factory=list)  # top 3 (label, probability)
     profile: str = DEFAULT_PROFILE
     reason: str = ""
 
@@ -54,17 +55,60 @@ def key_templates(profile: str = DEFAULT_PROFILE) -> tuple[np.ndarray, list[str]
     return np.array(rows), labels
 
 
-def estimate_key(chroma: np.ndarray, profile: str = DEFAULT_PROFILE,
-                 chords: list[tuple[str, float]] | None = None) -> KeyResult:
-    """Key from a chromagram, optionally helped by the chord sequence.
+def profile_correlations(c: np.ndarray, profile: str = DEFAULT_PROFILE) -> np.ndarray:
+    """Pearson r of a 12-bin chroma vector (C first) with the 24 keys' profiles, shape = (24,)."""
+    templates, _ = key_templates(profile)
+    cz = (c - c.mean()) / (c.std() + 1e-12)
+    tz = (templates - templates.mean(1, keepdims=True)) / templates.std(1, keepdims=True)
+    return tz @ cz / 12.0
+
+
+def _triad_pcs(label: str) -> set[int]:
+    root, quality = label.split(":")
+    r = PITCH_NAMES.index(root)
+    return {r, (r + (4 if quality == "maj" else 3)) % 12, (r + 7) % 12}
+
+
+def key_features(chroma_mean: np.ndarray, profile: str = DEFAULT_PROFILE, bass_mean: np.ndarray | None = None,
+                 chords: list[tuple[str, float]] | None = None) -> np.ndarray:
+    """Evidence for each of the 24 keys (rows as :func:`key_templates`), shape = (24, len(KEY_WEIGHTS)):
+
+    * ``profile_r``: correlation of the chroma with the key's profile;
+    * ``bass_profile_r``: the same for the bass register's chroma (bass lines dwell on the tonic);
+    * ``tonic_share``, ``dominant_share``: fraction of chord time on the tonic / major dominant triad;
+    * ``opens_on_tonic``: 1 when the first chord is the tonic triad;
+    * ``diatonic_share``: fraction of chord time on triads inside the key's scale (minor: natural
+      minor plus the leading tone, so V is diatonic).
+    Chords are ``(Harte label, seconds)``; "N" is ignored.
+    """
+    _, labels = key_templates(profile)
+    r = profile_correlations(chroma_mean, profile)
+    rb = profile_correlations(bass_mean, profile) if bass_mean is not None and np.ptp(bass_mean) > 0 else np.zeros(24)
+    seq = [(c, d) for c, d in (chords or []) if c != "N"]
+    total = sum(d for _, d in seq) or 1.0
+    rows = []
+    for i, label in enumerate(labels):
+        t, minor = i % 12, i >= 12
+        tonic = f"{PITCH_NAMES[t]}:{'min' if minor else 'maj'}"
+        dominant = f"{PITCH_NAMES[(t + 7) % 12]}:maj"
+        scale = {(t + s) % 12 for s in (MINOR_SCALE if minor else MAJOR_SCALE)}
+        rows.append([r[i], rb[i], sum(d for c, d in seq if c == tonic) / total,
+                     float(bool(seq) and seq[0][0] == tonic), sum(d for c, d in seq if c == dominant) / total,
+                     sum(d for c, d in seq if _triad_pcs(c) <= scale) / total])
+    return np.array(rows)
+
+
+def estimate_key(chroma: np.ndarray, profile: str = DEFAULT_PROFILE, chords: list[tuple[str, float]] | None = None,
+                 bass: np.ndarray | None = None) -> KeyResult:
+    """Key from a chromagram, helped by the bass line and the chord sequence when given.
 
     Parameters
     ----------
     chroma : shape = (12, n_frames), C first (or an already averaged (12,) vector)
     profile : one of :data:`PROFILES`
     chords : ``(Harte label, duration in s)`` in time order ("C:maj", "A:min", "N"...), e.g.
-        from :func:`genre_model.theory.chords.estimate_chords`; how long each tonic triad sounds
-        and which chord opens the piece are cues to the tonal centre.
+        from :func:`genre_model.theory.chords.estimate_chords`
+    bass : bass-register chroma, same shapes as ``chroma``
     """
     c = chroma.mean(axis=1) if chroma.ndim == 2 else np.asarray(chroma, float)
     if not np.any(c > 0) or (c.max() - c.min()) / (c.max() + 1e-12) < MIN_TONALITY:
@@ -78,25 +122,18 @@ def estimate_key(chroma: np.ndarray, profile: str = DEFAULT_PROFILE,
     if chords is not None and len({c for c, _ in seq}) < 2:
         return KeyResult(None, None, None, 0.0, 0.0, profile=profile,
                          reason="no harmonic motion (one sustained tone or chord fits several keys)")
-    templates, labels = key_templates(profile)
-    cz = (c - c.mean()) / (c.std() + 1e-12)
-    tz = (templates - templates.mean(1, keepdims=True)) / templates.std(1, keepdims=True)
-    r = tz @ cz / 12.0
-    score = r.copy()
-    if seq:
-        triads = [f"{l.split()[0]}:{'maj' if l.endswith('major') else 'min'}" for l in labels]
-        total = sum(d for _, d in seq) or 1.0
-        share = np.array([sum(d for c, d in seq if c == t) / total for t in triads])
-        opens = np.array([t == seq[0][0] for t in triads], dtype=float)
-        near = r >= r.max() - RERANK_WINDOW
-        score += near * (TONIC_SHARE_WEIGHT * share + FIRST_CHORD_BONUS * opens)
-    order = np.argsort(-score)
-    best, second = r[order[0]], r[order[1]]
-    if best < 0.3:
-        return KeyResult(None, None, None, 0.0, float(best), profile=profile,
-                         candidates=[(labels[i], round(float(r[i]), 3)) for i in order[:3]],
-                         reason=f"chroma fits no key profile (best r = {best:.2f})")
+    _, labels = key_templates(profile)
+    b = None if bass is None else (bass.mean(axis=1) if bass.ndim == 2 else np.asarray(bass, float))
+    X = key_features(c, profile, b, chords)
+    r = X[:, 0]
+    z = X @ np.array(list(KEY_WEIGHTS.values()))
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    order = np.argsort(-p)
+    top = [(labels[i], round(float(p[i]), 3)) for i in order[:3]]
+    if r.max() < 0.3:
+        return KeyResult(None, None, None, 0.0, float(r.max()), candidates=top, profile=profile,
+                         reason=f"chroma fits no key profile (best r = {r.max():.2f})")
     tonic, mode = labels[order[0]].split()
-    confidence = float(np.clip((score[order[0]] - score[order[1]]) / 0.15, 0, 1) * np.clip(best, 0, 1))
-    return KeyResult(labels[order[0]], tonic, mode, round(confidence, 3), round(float(best), 3),
-                     [(labels[i], round(float(r[i]), 3)) for i in order[:3]], profile)
+    return KeyResult(labels[order[0]], tonic, mode, round(float(p[order[0]]), 3), round(float(r[order[0]]), 3),
+                     top, profile)

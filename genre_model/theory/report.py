@@ -70,7 +70,7 @@ class TheoryReport:
         lines += [f"| **{k}** | {v} |" for k, v in self.summary().items()]
         k = self.key
         if k.candidates:
-            lines += ["", "**Key candidates:** " + ", ".join(f"{l} ({r:.2f})" for l, r in k.candidates)]
+            lines += ["", "**Key candidates:** " + ", ".join(f"{l} ({p:.0%})" for l, p in k.candidates)]
         if self.tempo.bpm:
             lines += [f"**Beats:** {len(self.tempo.beats)} tracked; other tempo readings: "
                       + ", ".join(f"{a:g}" for a in self.tempo.alternatives) + " BPM"]
@@ -125,7 +125,7 @@ def analyze_signal(y_native: np.ndarray, sr_native: int, *, t0: float | None = N
     tempo = estimate_tempo(sig)
     meter = estimate_meter(sig, tempo)
     chords = estimate_chords(sig, tempo.beats)
-    key = estimate_key(sig.chroma, chords=[(s.label, s.end - s.start) for s in chords.segments])
+    key = estimate_key(sig.chroma, chords=[(s.label, s.end - s.start) for s in chords.segments], bass=sig.bass_chroma)
     chords.progression = [roman(c, key) for c in chords.progression_chords]
     structure = estimate_structure(sig, tempo.beats)
     timbre = estimate_timbre(sig)
