@@ -23,8 +23,8 @@ DEFAULT_PROFILE = "edma"  # best of the four on the dev split (benchmarks/theory
 # The key is a conditional logit over the 24 keys (softmax of KEY_WEIGHTS . key_features), fitted
 # on the dev split by benchmarks/fit_key.py; missing cues (no bass, no chords) count 0, so with
 # the chroma alone it is plain profile matching.
-KEY_WEIGHTS = {"profile_r": 9.66, "bass_profile_r": 3.6, "tonic_share": 0.44, "opens_on_tonic": 1.71,
-               "dominant_share": 0.39, "diatonic_share": 10.28}
+KEY_WEIGHTS = {"profile_r": 9.73, "bass_profile_r": 3.63, "tonic_share": 0.37, "opens_on_tonic": 1.68,
+               "dominant_share": 0.42, "diatonic_share": 10.1}
 MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10, 11)  # minor: natural + leading tone
 MIN_TONALITY = 0.05  # chroma contrast below this: no pitched content to speak of
 MIN_PITCH_CLASSES = 4  # a key needs at least this many pitch classes sounding (>= 25 % of the top one)

@@ -124,7 +124,7 @@ def analyze_signal(y_native: np.ndarray, sr_native: int, *, t0: float | None = N
     sig = Signal(resample(y_native, sr_native, SR))
     tempo = estimate_tempo(sig)
     meter = estimate_meter(sig, tempo)
-    chords = estimate_chords(sig, tempo.beats)
+    chords = estimate_chords(sig, tempo.beats, downbeats=meter.downbeats)
     key = estimate_key(sig.chroma, chords=[(s.label, s.end - s.start) for s in chords.segments], bass=sig.bass_chroma)
     chords.progression = [roman(c, key) for c in chords.progression_chords]
     structure = estimate_structure(sig, tempo.beats)
