@@ -120,3 +120,38 @@ def test_too_short_and_broken_input():
         analyze(np.zeros(100, dtype=np.float32), SR)
     with pytest.raises(AudioError):
         analyze(b"not audio at all, just words")
+
+
+def test_key_cues_settle_a_relative_key():
+    """Chroma that fits A minor and C major (alone: A minor, p ~ 0.6): the chord sequence decides,
+    A minor for i iv V i, C major for I IV V I."""
+    from genre_model.theory.key import estimate_key
+
+    c = np.array([1.0, 0, 0.5, 0, 0.9, 0.5, 0, 0.6, 0.15, 0.9, 0, 0.5])
+    chords = [("A:min", 4.0), ("D:min", 2.0), ("E:maj", 2.0), ("A:min", 4.0)]
+    assert estimate_key(c).candidates[1][0] == "C major"
+    assert estimate_key(c, chords=chords).label == "A minor"
+    assert estimate_key(c, chords=[("C:maj", 4.0), ("F:maj", 2.0), ("G:maj", 2.0), ("C:maj", 4.0)]).label == "C major"
+    k = estimate_key(c, chords=chords)
+    assert 0 < k.confidence <= 1 and k.candidates[0] == (k.label, k.confidence)
+
+
+def test_harmonic_change_phase_finds_the_bar():
+    from genre_model.theory.accents import phase_scores, zscore
+
+    change = np.tile([1.0, 0.1, 0.2, 0.1], 8)  # harmony moves on every 4th beat, from beat 0
+    z = zscore(change)
+    assert phase_scores(z, 4).argmax() == 0
+    assert phase_scores(z, 4).max() > phase_scores(z, 2).max() > phase_scores(z, 3).max()
+
+
+def test_viterbi_takes_time_varying_transitions():
+    from genre_model.theory.chords import transitions, viterbi
+
+    # two states ("A", "B") and N: emissions flip A->B at step 2, but only step 4 is a bar line
+    emit = np.log(np.array([[0.6, 0.6, 0.45, 0.45, 0.3, 0.3], [0.4, 0.4, 0.55, 0.55, 0.7, 0.7], [1e-3] * 6]))
+    stay, change = np.log([[0.97, 0.02, 0.01], [0.02, 0.97, 0.01], [0.5, 0.25, 0.25]]), np.log(np.full((3, 3), 1 / 3))
+    trans = np.stack([change if t in (0, 4) else stay for t in range(6)])
+    assert list(viterbi(emit, trans)) == [0, 0, 0, 0, 1, 1]
+    assert list(viterbi(emit, change)) == [0, 0, 1, 1, 1, 1]
+    assert transitions(0.9).shape == (25, 25)
