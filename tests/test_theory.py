@@ -155,3 +155,24 @@ def test_viterbi_takes_time_varying_transitions():
     assert list(viterbi(emit, trans)) == [0, 0, 0, 0, 1, 1]
     assert list(viterbi(emit, change)) == [0, 0, 1, 1, 1, 1]
     assert transitions(0.9).shape == (25, 25)
+
+
+def test_timbre_matches_librosa():
+    """The one-pass spectral shape and the cumulative-sum ZCR give librosa's numbers."""
+    import librosa
+
+    from genre_model.theory.timbre import spectral_shape, zero_crossing_rate
+
+    rng = np.random.default_rng(3)
+    y = (rng.standard_normal(3 * SR) * np.sin(np.arange(3 * SR) / 3000)).astype(np.float32)
+    y[5000:9000] = 0
+    S = np.abs(librosa.stft(y, n_fft=2048, hop_length=512))
+    got = spectral_shape(S, np.fft.rfftfreq(2048, 1 / SR))
+    ref = {"centroid": librosa.feature.spectral_centroid(S=S, sr=SR)[0],
+           "bandwidth": librosa.feature.spectral_bandwidth(S=S, sr=SR)[0],
+           "rolloff": librosa.feature.spectral_rolloff(S=S, sr=SR, roll_percent=0.85)[0],
+           "flatness": librosa.feature.spectral_flatness(S=S)[0]}
+    for k, v in ref.items():
+        np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-4 * np.abs(v).max(), err_msg=k)
+    np.testing.assert_array_equal(zero_crossing_rate(y, 2048, 512),
+                                  librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=512)[0])

@@ -12,17 +12,22 @@ from .signal import Signal
 
 def offbeat_ratio(onset: np.ndarray, beats_frames: np.ndarray, fractions) -> float:
     """Mean onset strength at the given fractions of each beat interval, over the mean at beats.
-    ~1 when the 'beats' are really a subdivision (off-beats as strong as beats)."""
+    ~1 when the 'beats' are really a subdivision (off-beats as strong as beats). Each strength is
+    the envelope's maximum within one frame of the position."""
     if beats_frames.size < 3:
         return 1.0
+    from scipy.ndimage import maximum_filter1d
 
-    def peak(f):
-        f = int(round(f))
-        return onset[max(f - 1, 0): f + 2].max() if 0 <= f < onset.size else 0.0
+    peak = maximum_filter1d(onset, 3, mode="nearest")
 
-    on = np.mean([peak(b) for b in beats_frames])
-    off = np.mean([peak(a + fr * (b - a)) for a, b in zip(beats_frames[:-1], beats_frames[1:]) for fr in fractions])
-    return float(off / (on + 1e-12))
+    def at(frames):
+        f = np.round(frames).astype(int)
+        ok = (f >= 0) & (f < onset.size)
+        return np.where(ok, peak[np.clip(f, 0, onset.size - 1)], 0.0)
+
+    a, b = beats_frames[:-1].astype(float), beats_frames[1:].astype(float)
+    off = at(np.concatenate([a + fr * (b - a) for fr in fractions]))
+    return float(off.mean() / (at(beats_frames).mean() + 1e-12))
 
 
 def is_ternary(sig: Signal, beat_frames: np.ndarray) -> bool:
@@ -32,16 +37,19 @@ def is_ternary(sig: Signal, beat_frames: np.ndarray) -> bool:
 
 def harmonic_change(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
     """Chroma change at each beat: cosine distance between the mean chroma of the beat before and
-    the beat after, shape = (n_beats,), 0 (same harmony) .. 1."""
+    the beat after (10 frames at the edges), shape = (n_beats,), 0 (same harmony) .. 1."""
     c = sig.chroma
-    change = []
-    for i, f in enumerate(beat_frames):
-        a = beat_frames[i - 1] if i else max(f - 10, 0)
-        b = beat_frames[i + 1] if i + 1 < len(beat_frames) else min(f + 10, c.shape[1])
-        prev, nxt = c[:, a:f].mean(1) if f > a else c[:, f], c[:, f:b].mean(1) if b > f else c[:, f]
-        den = np.linalg.norm(prev) * np.linalg.norm(nxt)
-        change.append(1 - float(prev @ nxt / den) if den > 0 else 0.0)
-    return np.array(change)
+    n = c.shape[1]
+    f = np.clip(np.asarray(beat_frames, int), 0, n - 1)
+    if f.size == 0:
+        return np.zeros(0)
+    a = np.r_[max(f[0] - 10, 0), f[:-1]]
+    b = np.r_[f[1:], min(f[-1] + 10, n)]
+    cs = np.concatenate([np.zeros((12, 1)), np.cumsum(c, axis=1, dtype=np.float64)], axis=1)
+    prev = np.where(f > a, (cs[:, f] - cs[:, a]) / np.maximum(f - a, 1), c[:, f])
+    nxt = np.where(b > f, (cs[:, b] - cs[:, f]) / np.maximum(b - f, 1), c[:, f])
+    den = np.linalg.norm(prev, axis=0) * np.linalg.norm(nxt, axis=0)
+    return np.where(den > 0, 1 - (prev * nxt).sum(0) / np.maximum(den, 1e-300), 0.0)
 
 
 def zscore(x: np.ndarray) -> np.ndarray:

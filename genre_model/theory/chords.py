@@ -67,11 +67,12 @@ def templates() -> np.ndarray:
 
 
 def beat_sync(feature: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Mean of ``feature`` (d, n_frames) between consecutive frame ``bounds`` -> (d, len(bounds)-1)."""
-    out = np.zeros((feature.shape[0], len(bounds) - 1))
-    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        out[:, i] = feature[:, a:max(b, a + 1)].mean(axis=1)
-    return out
+    """Mean of ``feature`` (d, n_frames) between consecutive increasing frame ``bounds`` (within
+    0..n_frames) -> (d, len(bounds)-1)."""
+    bounds = np.asarray(bounds, int)
+    cs = np.concatenate([np.zeros((feature.shape[0], 1)), np.cumsum(feature, axis=1, dtype=np.float64)], axis=1)
+    a, b = bounds[:-1], bounds[1:]
+    return (cs[:, b] - cs[:, a]) / np.maximum(b - a, 1)
 
 
 def viterbi(log_emit: np.ndarray, log_trans: np.ndarray) -> np.ndarray:

@@ -80,17 +80,17 @@ def track_beats(onset: np.ndarray, period: float, tightness: float = 100.0) -> n
     penalty = -tightness * np.log(-offsets / period) ** 2
     cum = np.zeros(n)
     back = np.full(n, -1)
+    lo, hi = int(offsets[0]), int(offsets[-1])
     for i in range(n):
-        z = i + offsets
-        ok = z >= 0
-        if not ok.any():
+        if i + hi < 0:  # no earlier beat fits
             cum[i] = local[i]
             continue
-        cand = cum[z[ok]] + penalty[ok]
+        start = max(i + lo, 0)
+        cand = cum[start: i + hi + 1] + penalty[start - (i + lo):]
         j = int(cand.argmax())
         if cand[j] > 0:
             cum[i] = local[i] + cand[j]
-            back[i] = z[ok][j]
+            back[i] = start + j
         else:
             cum[i] = local[i]
     # last beat: the best-scoring frame within one period of the end
