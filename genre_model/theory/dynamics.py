@@ -51,7 +51,21 @@ def onset_rate(sig: Signal) -> float:
     return len(peaks) / max(sig.duration, 1e-9)
 
 
-def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int) -> DynamicsResult:
+@dataclass
+class Loudness:
+    """BS.1770 measurements of the audio at its own rate (see :func:`measure_loudness`)."""
+
+    integrated_lufs: float | None
+    loudness_range_lu: float | None
+    sample_peak: float  # linear
+    true_peak: float  # linear
+    mean_square: float  # linear, over the whole track
+    reason: str = ""
+
+
+def measure_loudness(y_native: np.ndarray, sr_native: int) -> Loudness:
+    """Integrated loudness, loudness range (pyloudnorm), sample and true peak of mono samples at
+    their own rate. Pure numpy/scipy/soxr work, so it can run beside the 22 kHz analyses."""
     import pyloudnorm
 
     meter = pyloudnorm.Meter(sr_native)
@@ -68,9 +82,16 @@ def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int) -> Dyna
     except (ValueError, IndexError):
         lra = None
     peak = float(np.max(np.abs(y_native))) if y_native.size else 0.0
-    tp = true_peak(y_native, sr_native)
+    return Loudness(lufs, lra, peak, true_peak(y_native, sr_native), float(np.mean(y64 ** 2)), reason)
+
+
+def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int, loudness: Loudness | None = None) -> DynamicsResult:
+    """Energy and dynamics from the shared :class:`Signal`, loudness from ``loudness`` (measured
+    here from ``y_native`` at ``sr_native`` when not given)."""
+    ld = loudness or measure_loudness(y_native, sr_native)
+    lufs, tp = ld.integrated_lufs, ld.true_peak
     rms_frames = db(sig.rms)
-    overall_rms = float(np.sqrt(np.mean(y64 ** 2)))
+    overall_rms = float(np.sqrt(ld.mean_square))
     win = max(int(3.0 * sig.sr / sig.hop), 1)
     short = db(np.sqrt(np.convolve(sig.rms ** 2, np.ones(win) / win, mode="valid")))
     short = short[short > -70] if (short > -70).any() else short
@@ -79,10 +100,10 @@ def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int) -> Dyna
     score = (mean_db + 30) / 20 + rate / 4  # about 0 (quiet, sparse) .. 2 (loud, busy)
     energy = "low" if score < 0.6 else "high" if score > 1.3 else "medium"
     return DynamicsResult(
-        round(mean_db, 2), round(float(np.std(rms_frames)), 2), round(rate, 2), energy, lufs, lra,
-        round(float(db(peak)), 2), round(float(db(tp)), 2),
+        round(mean_db, 2), round(float(np.std(rms_frames)), 2), round(rate, 2), energy, lufs, ld.loudness_range_lu,
+        round(float(db(ld.sample_peak)), 2), round(float(db(tp)), 2),
         round(float(db(tp)) - lufs, 2) if lufs is not None else None,
-        round(float(db(peak) - db(overall_rms)), 2),
+        round(float(db(ld.sample_peak) - db(overall_rms)), 2),
         round(float(np.percentile(short, 95) - np.percentile(short, 10)), 2) if short.size else 0.0,
-        reason,
+        ld.reason,
     )

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from ..audio import AudioInput, decode_audio, resample
 from .chords import ChordResult, estimate_chords, roman
-from .dynamics import DynamicsResult, estimate_dynamics
+from .dynamics import DynamicsResult, estimate_dynamics, measure_loudness
 from .key import KeyResult, estimate_key
 from .meter import MeterResult, estimate_meter
 from .mood import MoodResult, estimate_mood
@@ -121,6 +122,16 @@ def analyze_signal(y_native: np.ndarray, sr_native: int, *, t0: float | None = N
     """:func:`analyze` on decoded mono samples at their own rate; also returns the shared
     :class:`Signal` (chroma, beats' onset envelope...) so pictures can reuse it."""
     t0 = time.perf_counter() if t0 is None else t0
+    # loudness and quality work on the native-rate samples only: a second thread does them while
+    # this one runs the 22 kHz analyses (their numpy/scipy/soxr calls release the GIL)
+    with ThreadPoolExecutor(1, thread_name_prefix="theory-native") as pool:
+        native = pool.submit(lambda: (measure_loudness(y_native, sr_native), estimate_quality(y_native, sr_native)))
+        report, sig = _analyze_resampled(y_native, sr_native, native)
+    report.elapsed_s = round(time.perf_counter() - t0, 4)
+    return report, sig
+
+
+def _analyze_resampled(y_native: np.ndarray, sr_native: int, native) -> tuple[TheoryReport, Signal]:
     sig = Signal(resample(y_native, sr_native, SR))
     tempo = estimate_tempo(sig)
     meter = estimate_meter(sig, tempo)
@@ -129,9 +140,9 @@ def analyze_signal(y_native: np.ndarray, sr_native: int, *, t0: float | None = N
     chords.progression = [roman(c, key) for c in chords.progression_chords]
     structure = estimate_structure(sig, tempo.beats)
     timbre = estimate_timbre(sig)
-    dynamics = estimate_dynamics(sig, y_native, sr_native)
-    quality = estimate_quality(y_native, sr_native)
+    loudness, quality = native.result()
+    dynamics = estimate_dynamics(sig, y_native, sr_native, loudness)
     mood = estimate_mood(key.mode, tempo.bpm, timbre.spectral_centroid_hz.mean, dynamics.rms_db, dynamics.onset_rate)
     report = TheoryReport(round(y_native.size / sr_native, 3), sr_native, key, tempo, meter, chords, structure,
-                          timbre, dynamics, quality, mood, round(time.perf_counter() - t0, 4))
+                          timbre, dynamics, quality, mood, 0.0)
     return report, sig
