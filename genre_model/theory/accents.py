@@ -30,9 +30,12 @@ def offbeat_ratio(onset: np.ndarray, beats_frames: np.ndarray, fractions) -> flo
     return float(off.mean() / (at(beats_frames).mean() + 1e-12))
 
 
-def is_ternary(sig: Signal, beat_frames: np.ndarray) -> bool:
-    """True when the beats divide in three: more onset strength at their thirds than at their half."""
-    return offbeat_ratio(sig.onset_env, beat_frames, [1 / 3, 2 / 3]) > offbeat_ratio(sig.onset_env, beat_frames, [0.5])
+def subdivision(onset: np.ndarray, beat_frames: np.ndarray) -> tuple[bool, float, float]:
+    """(ternary, half, thirds): the :func:`offbeat_ratio` at the half and at the thirds of each
+    beat, and whether the beats divide in three (more strength at the thirds than at the half)."""
+    half = offbeat_ratio(onset, beat_frames, [0.5])
+    thirds = offbeat_ratio(onset, beat_frames, [1 / 3, 2 / 3])
+    return thirds > half, half, thirds
 
 
 def harmonic_change(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .signal import Signal
-from .accents import harmonic_change, offbeat_ratio, phase_scores, zscore
+from .accents import harmonic_change, phase_scores, subdivision, zscore
 from .tempo import TempoResult
 
 MIN_BEATS = 8
@@ -55,9 +55,7 @@ def estimate_meter(sig: Signal, tempo: TempoResult) -> MeterResult:
                            reason="beats are evenly accented: no bar grouping can be heard")
     bpb, phases = (3, s3) if scores["3"] > scores["4"] else (4, s4)
     phase = int(phases.argmax())
-    r2 = offbeat_ratio(sig.onset_env, frames, [0.5])
-    r3 = offbeat_ratio(sig.onset_env, frames, [1 / 3, 2 / 3])
-    ternary = r3 > r2
+    ternary, r2, r3 = subdivision(sig.onset_env, frames)
     if ternary and bpb == 4:
         bpb, phases = 2, phase_scores(acc, 2)
         phase = int(phases.argmax())

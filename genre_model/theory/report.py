@@ -126,12 +126,10 @@ def analyze_signal(y_native: np.ndarray, sr_native: int, *, t0: float | None = N
     # this one runs the 22 kHz analyses (their numpy/scipy/soxr calls release the GIL)
     with ThreadPoolExecutor(1, thread_name_prefix="theory-native") as pool:
         native = pool.submit(lambda: (measure_loudness(y_native, sr_native), estimate_quality(y_native, sr_native)))
-        report, sig = _analyze_resampled(y_native, sr_native, native)
-    report.elapsed_s = round(time.perf_counter() - t0, 4)
-    return report, sig
+        return _analyze_resampled(y_native, sr_native, native, t0)
 
 
-def _analyze_resampled(y_native: np.ndarray, sr_native: int, native) -> tuple[TheoryReport, Signal]:
+def _analyze_resampled(y_native: np.ndarray, sr_native: int, native, t0: float) -> tuple[TheoryReport, Signal]:
     sig = Signal(resample(y_native, sr_native, SR))
     tempo = estimate_tempo(sig)
     meter = estimate_meter(sig, tempo)
@@ -144,5 +142,5 @@ def _analyze_resampled(y_native: np.ndarray, sr_native: int, native) -> tuple[Th
     dynamics = estimate_dynamics(sig, y_native, sr_native, loudness)
     mood = estimate_mood(key.mode, tempo.bpm, timbre.spectral_centroid_hz.mean, dynamics.rms_db, dynamics.onset_rate)
     report = TheoryReport(round(y_native.size / sr_native, 3), sr_native, key, tempo, meter, chords, structure,
-                          timbre, dynamics, quality, mood, 0.0)
+                          timbre, dynamics, quality, mood, round(time.perf_counter() - t0, 4))
     return report, sig

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .accents import harmonic_change, is_ternary, offbeat_ratio, phase_scores, zscore
+from .accents import harmonic_change, phase_scores, subdivision, zscore
 from .signal import Signal
 
 MIN_BPM, MAX_BPM = 40.0, 240.0
@@ -129,13 +129,13 @@ def octave_features(sig: Signal, ac: np.ndarray, smax: float, bpm: float, frames
     """
     p = float(np.log2(bpm / PRIOR_BPM))
     s = float(_comb_salience(ac, np.array([60.0 * sig.sr / sig.hop / bpm]))[0])
-    ternary = float(is_ternary(sig, frames))
+    ternary = float(subdivision(sig.onset_env, frames)[0])
+    _, bass_half, bass_thirds = subdivision(sig.bass_onset_env, frames)
     change = zscore(harmonic_change(sig, frames))
     contrast = {g: float(phase_scores(change, g).max()) if change.size >= 2 * g else 0.0 for g in HARMONIC_GROUPS}
     return {
         "log2_bpm": p, "log2_bpm_sq": p * p, "salience": float(np.log(max(s, 1e-3) / smax)),
-        "bass_half": offbeat_ratio(sig.bass_onset_env, frames, [0.5]),
-        "bass_thirds": offbeat_ratio(sig.bass_onset_env, frames, [1 / 3, 2 / 3]),
+        "bass_half": bass_half, "bass_thirds": bass_thirds,
         "ternary": ternary, "ternary_log2_bpm": ternary * p,
         **{f"harmonic_every_{g}": (1 - ternary) * c for g, c in contrast.items()},
         **{f"ternary_harmonic_every_{g}": ternary * c for g, c in contrast.items()},
