@@ -27,8 +27,8 @@ import gradio as gr
 import numpy as np
 
 from genre_model.audio import SAMPLE_RATE, AudioError, decode_audio, resample
+from genre_model.predict import DEFAULT_MODEL
 
-DEFAULT_MODEL = "genre-theory/whisper-tiny-gtzan"  # where training/ pushes; override with GENRE_MODEL
 MAX_DURATION_S = 15 * 60  # longer uploads are refused with a message
 MAX_FILE_SIZE = "100mb"
 CONCURRENCY = 2  # analyses at once: a 2-vCPU Space
@@ -73,7 +73,7 @@ class Engine:
 
     def _predict(self, y16: np.ndarray):
         with self._lock:  # one forward pass at a time
-            return self.classifier.predict(y16)
+            return self.classifier.predict(y16, sr=SAMPLE_RATE)
 
     def analyze(self, y: np.ndarray, sr: int, *, genre: bool, theory: bool, pictures: bool, progress=None):
         """Run the requested parts on decoded samples. Returns a :class:`Result`."""

@@ -37,6 +37,9 @@ ERROR_CODES = (
 
 AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, tuple, np.ndarray]
 
+# File extensions taken as audio when a folder is searched (anything ffmpeg can decode).
+AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm", ".mp4",
+              ".aiff", ".aif", ".wma", ".mka", ".mkv", ".mov", ".au"}
 # Formats libsndfile reads in-process (checked against soundfile.available_formats()).
 _SOUNDFILE_EXTS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"}
 

@@ -5,30 +5,34 @@ weighted sum of its layers, mean-pooled projection, linear head), saved in trans
 format (``config.json`` with ``id2label``, ``model.safetensors``, ``preprocessor_config.json``)
 so that stock ``transformers.pipeline("audio-classification", model=...)`` runs it.
 
-Sources of pretrained encoder weights
--------------------------------------
-* a Hub id or folder of a transformers Whisper checkpoint (``openai/whisper-tiny``...):
-  :func:`build_model`;
-* an openai-whisper checkpoint, the way the original project started
-  (``whisper.load_model(name_or_path).encoder``): :func:`build_from_openai_whisper`, which
-  converts the encoder's weights key by key.
+Sources of pretrained encoder weights (all through :func:`build_model`)
+----------------------------------------------------------------------
+* a Hub id or folder of a transformers Whisper checkpoint (``openai/whisper-tiny``...);
+* a CTranslate2 / faster-whisper folder or Hub id (``model.bin`` + ``config.json``, e.g.
+  ``Systran/faster-whisper-tiny`` or the folder faster-whisper users already have in their Hub
+  cache): :func:`build_from_ctranslate2`;
+* an openai-whisper checkpoint (``whisper.load_model(name_or_path).encoder``), the way the
+  original project started: :func:`build_from_openai_whisper`.
+The conversions live in :mod:`genre_model.checkpoints`.
 
 Fine-tuned models load only from safetensors (:func:`load_model`), never by unpickling.
 """
 from __future__ import annotations
 
+import json
 import os
-import socket
 from pathlib import Path
 from typing import Iterable
-from urllib.parse import urlparse
 
 import torch
+
+from .checkpoints import CheckpointError, EncoderDims, convert_ctranslate2_encoder, convert_openai_encoder, \
+    is_ctranslate2_folder
 
 GTZAN_GENRES = (
     "blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock",
 )
-HUB_TIMEOUT = 3.0  # s to wait for the Hub before giving up on a download
+HUB_TIMEOUT = 5.0  # s that huggingface_hub may take to answer before a download is given up
 
 
 class ModelLoadError(RuntimeError):
@@ -46,42 +50,74 @@ def _is_local(name_or_path: str | os.PathLike) -> bool:
     return Path(name_or_path).expanduser().exists()
 
 
-def hub_reachable(timeout: float = HUB_TIMEOUT) -> bool:
-    """True when the Hub's host answers a TCP connection within ``timeout`` seconds."""
-    from huggingface_hub import constants
+def looks_like_path(name: str) -> bool:
+    """True when ``name`` can only be a filesystem path, not a Hub id (``namespace/name``)."""
+    return (name.startswith((".", "/", "~")) or os.path.isabs(name) or name.endswith(("/", os.sep))
+            or name.count("/") > 1 or (os.sep != "/" and os.sep in name))
+
+
+def hub_answer(name: str, repo_type: str = "model", timeout: float = HUB_TIMEOUT) -> str:
+    """Ask the Hub about ``name`` through huggingface_hub's own HTTP client (so ``HTTPS_PROXY``,
+    ``HF_ENDPOINT`` and tokens apply) within ``timeout`` seconds. Returns "ok", "missing"
+    (no such repository, or no access), or "unreachable" (offline, DNS, proxy or timeout)."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(constants.ENDPOINT)
+        return "unreachable"
     try:
-        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+        HfApi().repo_info(name, repo_type=repo_type, timeout=timeout)
+        return "ok"
+    except GatedRepoError:
+        return "ok"  # exists; the download says what access is missing
+    except RepositoryNotFoundError:
+        return "missing"
+    except Exception:  # ConnectError, timeouts, proxy errors, 5xx...
+        return "unreachable"
+
+
+def hub_reachable(timeout: float = HUB_TIMEOUT) -> bool:
+    """True when the Hub answers huggingface_hub's client within ``timeout`` seconds."""
+    return hub_answer("openai/whisper-tiny", timeout=timeout) != "unreachable"
 
 
 def _resolve(name_or_path: str | os.PathLike, what: str) -> tuple[str, bool]:
-    """Return ``(name_or_path, local_files_only)`` or fail fast when the Hub is out of reach.
+    """Return ``(name_or_path, local_files_only)`` or fail fast with a message that says what to do.
 
-    A Hub id already in the local cache loads without the network; one that is not, with the
-    Hub unreachable, raises :class:`ModelLoadError` within :data:`HUB_TIMEOUT` seconds instead of
-    letting the HTTP client retry for the better part of a minute.
+    A folder that does not exist says so; a Hub id already in the local cache loads without the
+    network; otherwise the Hub is asked once (huggingface_hub's client and timeout, proxies
+    honoured) and an unknown id or an unreachable Hub raises :class:`ModelLoadError` within
+    :data:`HUB_TIMEOUT` seconds instead of letting downloads retry for the better part of a minute.
     """
     name = os.fspath(name_or_path)
     if _is_local(name):
         return str(Path(name).expanduser()), True
+    if looks_like_path(name):
+        raise ModelLoadError(f"the {what} folder '{name}' does not exist")
     from huggingface_hub import try_to_load_from_cache
 
-    if hub_reachable():
+    answer = hub_answer(name)
+    if answer == "ok":
         return name, False
-    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+    cached = any(isinstance(try_to_load_from_cache(name, f), str) for f in ("config.json", "model.bin"))
+    if answer == "unreachable" and cached:
         return name, True  # cached earlier: load it without the network
+    if answer == "missing":
+        raise ModelLoadError(
+            f"there is no {what} '{name}' on the Hugging Face Hub (or it is private and no token "
+            f"gives access), and no local folder of that name")
     raise ModelLoadError(
         f"could not fetch the {what} '{name}': the Hugging Face Hub is unreachable (offline?) "
         f"and it is not in the local cache. Download it where there is a network "
         f"(`hf download {name} --local-dir DIR`) and pass the folder instead "
         f"(--model DIR, or GENRE_MODEL=DIR for the app)."
     )
+
+
+def _is_openai_checkpoint(name: str) -> bool:
+    import whisper
+
+    return str(name).endswith(".pt") or str(name) in whisper.available_models()
 
 
 def build_model(
@@ -92,11 +128,13 @@ def build_model(
     classifier_proj_size: int = 256,
     dropout: float = 0.0,
 ):
-    """A new classifier whose encoder starts from a transformers Whisper checkpoint.
+    """A new classifier whose encoder starts from pretrained Whisper weights.
 
     Parameters
     ----------
-    base : Hub id or folder of any Whisper checkpoint (seq2seq or audio classification)
+    base : Hub id or folder of any transformers Whisper checkpoint (seq2seq or audio
+        classification), of a CTranslate2 / faster-whisper Whisper model, or an openai-whisper
+        model name / ``.pt`` checkpoint
     labels : class names, in index order
     use_weighted_layer_sum : learn softmax weights over all encoder hidden states
     classifier_proj_size : width of the projection before the linear head
@@ -105,25 +143,95 @@ def build_model(
     -------
     (WhisperForAudioClassification, WhisperFeatureExtractor); the head is freshly initialised.
     """
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
+    from transformers import WhisperConfig, WhisperForAudioClassification
 
+    kw = dict(use_weighted_layer_sum=use_weighted_layer_sum, classifier_proj_size=classifier_proj_size,
+              dropout=dropout)
+    if _is_openai_checkpoint(os.fspath(base)) and not _is_local(os.path.join(os.fspath(base), "config.json")):
+        return build_from_openai_whisper(os.fspath(base), labels, **kw)
     id2label, label2id = _label_maps(labels)
     name, local_only = _resolve(base, "base Whisper checkpoint")
+    folder = _ctranslate2_folder(name, local_only)
+    if folder is not None:
+        return build_from_ctranslate2(folder, labels, **kw)
     try:
         config = WhisperConfig.from_pretrained(name, local_files_only=local_only)
-        config.update(dict(
-            num_labels=len(id2label), id2label=id2label, label2id=label2id,
-            use_weighted_layer_sum=use_weighted_layer_sum,
-            classifier_proj_size=classifier_proj_size, dropout=dropout,
-        ))
+        config.update(dict(num_labels=len(id2label), id2label=id2label, label2id=label2id, **kw))
         model = WhisperForAudioClassification.from_pretrained(
             name, config=config, local_files_only=local_only, use_safetensors=True,
-            ignore_mismatched_sizes=True,
+            ignore_mismatched_sizes=True, dtype=torch.float32,
         )
         fe = _feature_extractor(name, local_only, config.num_mel_bins)
-    except OSError as e:
-        raise ModelLoadError(f"could not load the base Whisper checkpoint '{name}': {e}") from e
+    except (OSError, ValueError) as e:
+        raise ModelLoadError(f"could not load the base Whisper checkpoint '{name}': {str(e).splitlines()[0]}") from e
     return model, fe
+
+
+def _ctranslate2_folder(name: str, local_only: bool) -> str | None:
+    """The local folder of a CTranslate2 Whisper model named by ``name`` (a folder, or a Hub repo
+    whose config.json has no ``model_type`` and which holds a model.bin), else None."""
+    if _is_local(name):
+        return name if is_ctranslate2_folder(name) else None
+    from huggingface_hub import hf_hub_download
+
+    try:
+        cfg = json.loads(Path(hf_hub_download(name, "config.json", local_files_only=local_only)).read_text())
+        if "model_type" in cfg:
+            return None
+        path = hf_hub_download(name, "model.bin", local_files_only=local_only)
+    except Exception:  # no config.json / model.bin: not a CTranslate2 repo (transformers will say why)
+        return None
+    folder = str(Path(path).parent)
+    return folder if is_ctranslate2_folder(folder) else None
+
+
+def _encoder_config(dims: EncoderDims, labels: Iterable[str], **kw):
+    """A WhisperConfig for the classifier around an encoder of ``dims`` (the decoder fields are
+    Whisper's defaults; WhisperForAudioClassification has no decoder)."""
+    from transformers import WhisperConfig
+
+    id2label, label2id = _label_maps(labels)
+    return WhisperConfig(
+        num_mel_bins=dims.n_mels, d_model=dims.d_model, encoder_layers=dims.n_layers,
+        encoder_attention_heads=dims.n_heads, encoder_ffn_dim=dims.ffn_dim, max_source_positions=dims.n_ctx,
+        decoder_layers=dims.n_layers, decoder_attention_heads=dims.n_heads, decoder_ffn_dim=dims.ffn_dim,
+        num_labels=len(id2label), id2label=id2label, label2id=label2id, **kw)
+
+
+def _with_encoder(config, encoder_state: dict[str, torch.Tensor], source: str):
+    from transformers import WhisperFeatureExtractor, WhisperForAudioClassification
+
+    model = WhisperForAudioClassification(config)
+    missing, unexpected = model.encoder.load_state_dict(encoder_state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith("embed_positions")]:
+        raise ModelLoadError(f"the encoder of {source} did not convert: missing={missing} unexpected={unexpected}")
+    model.config.name_or_path = source
+    return model, WhisperFeatureExtractor(feature_size=config.num_mel_bins)
+
+
+def build_from_ctranslate2(
+    folder: str | os.PathLike,
+    labels: Iterable[str] = GTZAN_GENRES,
+    *,
+    use_weighted_layer_sum: bool = False,
+    classifier_proj_size: int = 256,
+    dropout: float = 0.0,
+):
+    """A new classifier whose encoder comes from a CTranslate2 (faster-whisper) Whisper folder
+    (``model.bin`` + ``config.json``; float32, float16, bfloat16 or int8 weights, all loaded as
+    float32).
+
+    Returns
+    -------
+    (WhisperForAudioClassification, WhisperFeatureExtractor)
+    """
+    try:
+        dims, state = convert_ctranslate2_encoder(folder)
+    except (CheckpointError, OSError) as e:
+        raise ModelLoadError(f"could not read the CTranslate2 Whisper model in '{folder}': {e}") from e
+    config = _encoder_config(dims, labels, use_weighted_layer_sum=use_weighted_layer_sum,
+                             classifier_proj_size=classifier_proj_size, dropout=dropout)
+    return _with_encoder(config, state, os.fspath(folder))
 
 
 def _feature_extractor(name: str, local_only: bool, n_mels: int):
@@ -133,32 +241,6 @@ def _feature_extractor(name: str, local_only: bool, n_mels: int):
         return WhisperFeatureExtractor.from_pretrained(name, local_files_only=local_only)
     except OSError:  # a bare config folder: the standard extractor for its mel count
         return WhisperFeatureExtractor(feature_size=n_mels)
-
-
-# openai-whisper AudioEncoder parameter names -> transformers WhisperEncoder names
-_OPENAI_TO_HF = (
-    ("positional_embedding", "embed_positions.weight"),
-    ("blocks.", "layers."),
-    (".attn.query.", ".self_attn.q_proj."),
-    (".attn.key.", ".self_attn.k_proj."),
-    (".attn.value.", ".self_attn.v_proj."),
-    (".attn.out.", ".self_attn.out_proj."),
-    (".attn_ln.", ".self_attn_layer_norm."),
-    (".mlp_ln.", ".final_layer_norm."),
-    (".mlp.0.", ".fc1."),
-    (".mlp.2.", ".fc2."),
-    ("ln_post.", "layer_norm."),
-)
-
-
-def convert_openai_encoder(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename an openai-whisper ``AudioEncoder`` state dict to transformers' ``WhisperEncoder``."""
-    out = {}
-    for key, value in state_dict.items():
-        for old, new in _OPENAI_TO_HF:
-            key = key.replace(old, new)
-        out[key] = value
-    return out
 
 
 def build_from_openai_whisper(
@@ -181,9 +263,7 @@ def build_from_openai_whisper(
     (WhisperForAudioClassification, WhisperFeatureExtractor)
     """
     import whisper
-    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperForAudioClassification
 
-    id2label, label2id = _label_maps(labels)
     if not os.path.isfile(name_or_path) and name_or_path in whisper.available_models() \
             and not hub_reachable():
         raise ModelLoadError(
@@ -194,23 +274,12 @@ def build_from_openai_whisper(
         source = whisper.load_model(name_or_path, device="cpu", download_root=download_root)
     except (RuntimeError, OSError) as e:
         raise ModelLoadError(f"could not load the openai-whisper model '{name_or_path}': {e}") from e
-    dims = source.dims
-    config = WhisperConfig(
-        num_mel_bins=dims.n_mels, d_model=dims.n_audio_state,
-        encoder_layers=dims.n_audio_layer, encoder_attention_heads=dims.n_audio_head,
-        encoder_ffn_dim=4 * dims.n_audio_state, max_source_positions=dims.n_audio_ctx,
-        decoder_layers=dims.n_text_layer, decoder_attention_heads=dims.n_text_head,
-        decoder_ffn_dim=4 * dims.n_text_state, max_target_positions=dims.n_text_ctx,
-        vocab_size=dims.n_vocab, num_labels=len(id2label), id2label=id2label, label2id=label2id,
-        use_weighted_layer_sum=use_weighted_layer_sum, classifier_proj_size=classifier_proj_size,
-        dropout=dropout,
-    )
-    model = WhisperForAudioClassification(config)
-    encoder_state = convert_openai_encoder(source.encoder.state_dict())
-    missing, unexpected = model.encoder.load_state_dict(encoder_state, strict=False)
-    if unexpected or [k for k in missing if not k.startswith("embed_positions")]:
-        raise ModelLoadError(f"openai-whisper encoder did not convert: missing={missing} unexpected={unexpected}")
-    return model, WhisperFeatureExtractor(feature_size=dims.n_mels)
+    d = source.dims
+    dims = EncoderDims(n_mels=d.n_mels, d_model=d.n_audio_state, n_layers=d.n_audio_layer, n_heads=d.n_audio_head,
+                       ffn_dim=4 * d.n_audio_state, n_ctx=d.n_audio_ctx)
+    config = _encoder_config(dims, labels, use_weighted_layer_sum=use_weighted_layer_sum,
+                             classifier_proj_size=classifier_proj_size, dropout=dropout)
+    return _with_encoder(config, convert_openai_encoder(source.encoder.state_dict()), name_or_path)
 
 
 def freeze_encoder(model) -> None:
@@ -241,8 +310,13 @@ def trainable_parameter_names(model) -> set[str]:
     return {n for n, p in model.named_parameters() if p.requires_grad}
 
 
-def load_model(name_or_path: str | os.PathLike, *, device: str = "cpu", revision: str | None = None):
+def load_model(name_or_path: str | os.PathLike, *, device: str = "cpu", revision: str | None = None,
+               dtype: torch.dtype = torch.float32):
     """Load a fine-tuned classifier (Hub id or folder), safetensors only.
+
+    Weights are cast to ``dtype`` (float32 by default, whatever they were saved in: a float16
+    checkpoint runs with float32 features; reduced precision is applied at inference, see
+    :class:`genre_model.predict.GenreClassifier`).
 
     Returns
     -------
@@ -258,7 +332,7 @@ def load_model(name_or_path: str | os.PathLike, *, device: str = "cpu", revision
     name, local_only = _resolve(name_or_path, "genre model")
     try:
         model = WhisperForAudioClassification.from_pretrained(
-            name, revision=revision, local_files_only=local_only, use_safetensors=True,
+            name, revision=revision, local_files_only=local_only, use_safetensors=True, dtype=dtype,
         )
     except (OSError, ValueError) as e:
         raise ModelLoadError(

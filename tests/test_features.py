@@ -22,7 +22,7 @@ def _music(seconds, seed=0):
 @pytest.mark.parametrize("seconds", [30.0, 12.5])
 def test_matches_transformers_feature_extractor(n_mels, seconds):
     y = _music(seconds)
-    ours = log_mel(stack_windows(y, plan_windows(y.size)), n_mels)
+    ours = log_mel(stack_windows(y, plan_windows(y.size), fill="zeros"), n_mels)  # the extractor zero-pads
     theirs = WhisperFeatureExtractor(feature_size=n_mels)(y, sampling_rate=SR, return_tensors="pt").input_features
     assert ours.shape == theirs.shape == (1, n_mels, N_FRAMES)
     assert (ours - theirs).abs().max().item() < FE_TOL
@@ -54,8 +54,10 @@ def test_plan_windows_short_and_tail():
     assert len(capped) == 4 and capped[0].start == 0 and capped[-1].end == 600
 
 
-def test_stack_windows_pads_with_zeros():
-    y = np.ones(10 * SR, dtype=np.float32)
-    batch = stack_windows(y, plan_windows(y.size))
+def test_short_clip_is_tiled_or_zero_padded():
+    y = np.arange(1, 10 * SR + 1, dtype=np.float32)
+    batch = stack_windows(y, plan_windows(y.size))  # default: tiled
     assert batch.shape == (1, N_SAMPLES)
-    assert batch[0, : 10 * SR].all() and not batch[0, 10 * SR:].any()
+    assert np.array_equal(batch[0, : 10 * SR], y) and np.array_equal(batch[0, 10 * SR: 20 * SR], y)
+    padded = stack_windows(y, plan_windows(y.size), fill="zeros")
+    assert padded[0, : 10 * SR].all() and not padded[0, 10 * SR:].any()

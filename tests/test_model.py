@@ -35,7 +35,7 @@ def test_saved_folder_is_transformers_native(tiny_model_dir):
 
 def test_our_loader_and_stock_pipeline_agree(tiny_model_dir):
     y = _clip()
-    ours = GenreClassifier(tiny_model_dir, precision="fp32").predict(y, top_k=10)
+    ours = GenreClassifier(tiny_model_dir, precision="fp32").predict(y, top_k=10, sr=SR)
     stock = pipeline("audio-classification", model=tiny_model_dir)(y, top_k=10)
     assert ours.top[0].label == stock[0]["label"]
     stock_scores = {d["label"]: d["score"] for d in stock}

@@ -119,6 +119,29 @@ def test_resume_continues_exactly(dataset, tmp_path):
     assert [round(h["train_loss"], 5) for h in hist_a] == [round(h["train_loss"], 5) for h in hist_b]
 
 
+def test_ddp_two_cpu_processes_stay_identical_through_the_unfreeze(dataset, tmp_path):
+    """Two processes (gloo) train through a frozen epoch and an unfreeze; every epoch both ranks'
+    weights are compared (train.py gathers a checksum from each). Flipping requires_grad after
+    prepare, as this project once did, leaves the encoder out of DDP and fails this test."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "training",
+           *_args(dataset, out, "--epochs", "2", "--early-stopping-patience", "9")]
+    cmd[cmd.index("--freeze-encoder-epochs") + 1] = "1"
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((out / "checkpoints" / "epoch_2" / "trainer_state.json").read_text())
+    hist = state["history"]
+    assert [h["ranks_in_sync"] for h in hist] == [True, True]
+    assert hist[1]["trainable_parameters"] > hist[0]["trainable_parameters"]  # the encoder did unfreeze
+    steps = [json.loads(l) for l in (out / "steps.jsonl").read_text().splitlines()]
+    # 48 training clips / (2 ranks x batch 4) = 6 optimizer steps per epoch, each logged with its rates
+    assert [s["step"] for s in steps] == list(range(1, 13)) and {"loss", "lr_head", "lr_encoder"} <= set(steps[0])
+
+
 def test_early_stopping_when_the_metric_stalls(dataset, tmp_path):
     from training.train import main
 
@@ -194,3 +217,64 @@ def test_offline_hub_dataset_fails_fast(tmp_path, capsys):
 
     assert main(["--data", "nobody/no-such-dataset", "--output-dir", str(tmp_path)]) == 2
     assert "unreachable" in capsys.readouterr().err
+
+
+def test_file_lists_match_by_stem_and_warn_about_misses_and_overlaps(caplog):
+    from training.data import split_by_lists
+
+    names = ["blues.00000.wav", "blues.00001.au", "jazz.00054.wav", "rock.00003.wav"]
+    lists = [["genres/blues/blues.00000.au", "rock.00003", "missing.00001"],  # train
+             ["blues.00001"],                                                 # validation
+             ["jazz.00054.wav", "rock.00003.wav"]]                            # test (rock overlaps train)
+    with caplog.at_level("WARNING", logger="training"):
+        tr, va, te = split_by_lists(names, lists)
+    assert tr.tolist() == [0] and va.tolist() == [1] and te.tolist() == [2, 3]
+    text = caplog.text
+    assert "missing.00001" in text and "rock.00003" in text and "kept in test" in text
+
+
+def test_requested_label_column_wins_over_a_label_column(tmp_path):
+    import datasets
+
+    from training.config import TrainConfig
+    from training.data import DataError, make_splits
+
+    wavs = []
+    for i in range(12):
+        p = tmp_path / f"c{i:02d}.wav"
+        sf.write(p, _clip("low", i)[: 2 * SR], SR)
+        wavs.append(str(p))
+    ds = datasets.Dataset.from_dict({"audio": wavs, "genre": ["a", "b", "c"] * 4, "label": ["x"] * 12})
+    ds.save_to_disk(tmp_path / "ds")
+    splits = make_splits(TrainConfig(data=str(tmp_path / "ds"), label_column="genre", val_fraction=0.25,
+                                     test_fraction=0.25))
+    assert splits.labels == ["a", "b", "c"]
+    auto = make_splits(TrainConfig(data=str(tmp_path / "ds"), val_fraction=0.25, test_fraction=0.25))
+    assert auto.labels == ["a", "b", "c"]  # "genre" is preferred when no column is named
+    with pytest.raises(DataError, match="no column 'style'"):
+        make_splits(TrainConfig(data=str(tmp_path / "ds"), label_column="style"))
+
+
+def test_only_the_newest_checkpoints_are_kept(tmp_path):
+    from training.train import prune_checkpoints
+
+    for e in range(1, 6):
+        (tmp_path / f"epoch_{e}").mkdir()
+    prune_checkpoints(tmp_path, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch_4", "epoch_5"]
+
+
+def test_no_weight_decay_on_biases_norms_and_layer_weights():
+    from transformers import WhisperForAudioClassification
+
+    from genre_model.model import tiny_config
+    from training.config import TrainConfig
+    from training.train import param_groups
+
+    model = WhisperForAudioClassification(tiny_config(use_weighted_layer_sum=True))
+    groups = param_groups(model, TrainConfig(weight_decay=0.05))
+    for g in groups:
+        for n in g["names"]:
+            decays = g["weight_decay"] > 0
+            assert decays == (n.endswith("weight") and "layer_norm" not in n and n != "layer_weights"), n
+    assert {g["group"] for g in groups} == {"head", "encoder"}

@@ -11,15 +11,16 @@ class TrainConfig:
     # data
     data: str = "sanchit-gandhi/gtzan"  # Hub dataset id, audiofolder folder, or save_to_disk folder
     audio_column: str = "audio"
-    label_column: str = "genre"
+    label_column: str | None = None  # None: "genre" if the dataset has it, else "label"
     split: str = "train"  # split of the source to draw train/validation/test from
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-    train_files: str | None = None  # text files with one file name per line (e.g. the artist-filtered GTZAN split)
+    train_files: str | None = None  # text files, one clip per line, matched by file stem (e.g. the artist-filtered GTZAN split)
     val_files: str | None = None
     test_files: str | None = None
     cache_dir: str | None = None  # where feature caches go (default: beside the output)
     max_windows_per_clip: int = 4  # 30-s windows per training clip (GTZAN clips are one window)
+    num_proc: int = 1  # processes that decode and featurise the clips (datasets.map num_proc)
     # augmentation
     aug_variants: int = 0  # cached waveform variants per training clip (time-stretch, pitch-shift, noise)
     spec_augment: bool = True
@@ -50,6 +51,7 @@ class TrainConfig:
     # run
     output_dir: str = "outputs/whisper-gtzan"
     resume: bool = False
+    keep_checkpoints: int = 2  # newest epoch checkpoints kept (0 = all)
     stop_after_epochs: int | None = None  # end this run after N epochs (job time limits); --resume continues
     report_to: str = "none"  # none | tensorboard | wandb | all
     push_to_hub: str | None = None  # REPO_ID

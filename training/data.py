@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genre_model.audio import AudioError, load_audio
+from genre_model.audio import AUDIO_EXTS, AudioError, load_audio
 from genre_model.features import N_FRAMES, log_mel, plan_windows, stack_windows
 
 from .augment import waveform_variant
@@ -52,9 +52,14 @@ def load_source(cfg: TrainConfig):
         elif path.is_dir():
             ds = datasets.load_dataset("audiofolder", data_dir=str(path), split=cfg.split)
         else:
-            from genre_model.model import hub_reachable
+            from genre_model.model import hub_answer, looks_like_path
 
-            if not hub_reachable() and not os.environ.get("HF_DATASETS_OFFLINE"):
+            if looks_like_path(cfg.data):
+                raise DataError(f"the dataset folder '{cfg.data}' does not exist")
+            answer = "ok" if os.environ.get("HF_DATASETS_OFFLINE") else hub_answer(cfg.data, repo_type="dataset")
+            if answer == "missing":
+                raise DataError(f"there is no dataset '{cfg.data}' on the Hugging Face Hub (or no access to it)")
+            if answer == "unreachable":
                 raise DataError(f"the dataset '{cfg.data}' is not a local folder and the Hugging Face Hub "
                                 "is unreachable; download it where there is a network "
                                 f"(`hf download {cfg.data} --repo-type dataset --local-dir DIR`) and pass --data DIR")
@@ -64,12 +69,13 @@ def load_source(cfg: TrainConfig):
     except Exception as e:
         raise DataError(f"could not load the dataset '{cfg.data}': {type(e).__name__}: {e}") from e
     label_col = cfg.label_column
-    if label_col not in ds.column_names and "label" in ds.column_names:
-        log.info("no column %r; using the audiofolder 'label' column", label_col)
-        label_col = "label"
+    if label_col is None:  # not given: GTZAN's "genre", else an audiofolder's "label"
+        label_col = next((c for c in ("genre", "label") if c in ds.column_names), "genre")
+        log.info("labels from the %r column", label_col)
     for col in (cfg.audio_column, label_col):
         if col not in ds.column_names:
-            raise DataError(f"the dataset has no column {col!r} (columns: {ds.column_names})")
+            raise DataError(f"the dataset has no column {col!r} (columns: {ds.column_names}); "
+                            "pick them with --audio-column / --label-column")
     ds = ds.cast_column(cfg.audio_column, Audio(decode=False))
     feat = ds.features[label_col]
     if hasattr(feat, "names"):
@@ -86,10 +92,44 @@ def clip_names(ds, cfg: TrainConfig) -> list[str]:
     return [os.path.basename(str(a.get("path") or i)) for i, a in enumerate(ds[cfg.audio_column])]
 
 
-def _read_list(path: str | None) -> set[str] | None:
+def clip_stem(name: str) -> str:
+    """How file lists and clips are matched: the file name without folders and audio extension
+    (``genres/jazz/jazz.00054.wav`` -> ``jazz.00054``; ``jazz.00054`` stays as it is)."""
+    base = Path(os.path.basename(str(name).strip()))
+    return base.stem if base.suffix.lower() in AUDIO_EXTS else base.name
+
+
+def _read_list(path: str | None) -> list[str] | None:
     if not path:
         return None
-    return {os.path.basename(l.strip()) for l in Path(path).read_text().splitlines() if l.strip()}
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as e:
+        raise DataError(f"cannot read the file list {path}: {e}") from None
+    return [l.strip() for l in lines if l.strip() and not l.lstrip().startswith("#")]
+
+
+def split_by_lists(names: list[str], lists: list[list[str]], parts=("train", "validation", "test")) -> list[np.ndarray]:
+    """Index arrays of the clips each file list names, matched by stem. A listed clip that the
+    dataset lacks is warned about; a clip listed in several splits is warned about and kept only
+    in the last of them (test before validation before train, so nothing leaks into test)."""
+    stems = [clip_stem(n) for n in names]
+    where: dict[str, list[int]] = {}
+    for i, st in enumerate(stems):
+        where.setdefault(st, []).append(i)
+    owner: dict[str, str] = {}
+    for part, listed in zip(parts, lists):
+        listed = [clip_stem(x) for x in listed]
+        missing = [st for st in listed if st not in where]
+        if missing:
+            log.warning("%d clip(s) of the %s list are not in the dataset (e.g. %s)", len(missing), part,
+                        ", ".join(missing[:5]))
+        for st in listed:
+            if st in owner and owner[st] != part:
+                log.warning("clip %s is listed for both %s and %s; it is kept in %s only", st, owner[st], part, part)
+            owner[st] = part
+    return [np.array(sorted(i for st, p in owner.items() if p == part for i in where.get(st, [])), dtype=int)
+            for part in parts]
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int):
@@ -108,14 +148,16 @@ def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: flo
 
 def make_splits(cfg: TrainConfig) -> Splits:
     ds, labels, label_col = load_source(cfg)
-    if label_col != "label":
-        ds = ds.rename_column(label_col, "label") if "label" not in ds.column_names else ds
+    if label_col != "label":  # the requested column becomes "label" (another "label" column is dropped)
+        if "label" in ds.column_names:
+            ds = ds.remove_columns("label")
+        ds = ds.rename_column(label_col, "label")
     names = clip_names(ds, cfg)
     lists = [_read_list(p) for p in (cfg.train_files, cfg.val_files, cfg.test_files)]
     if any(l is not None for l in lists):
         if any(l is None for l in lists):
             raise DataError("give all three of --train-files, --val-files and --test-files")
-        idx = [np.array([i for i, n in enumerate(names) if n in l]) for l in lists]
+        idx = split_by_lists(names, lists)
     else:
         idx = stratified_split(np.array(ds["label"]), cfg.val_fraction, cfg.test_fraction, cfg.seed)
     for part, i in zip(("train", "validation", "test"), idx):
@@ -160,4 +202,5 @@ def featurize(ds, cfg: TrainConfig, names: list[str], *, n_mels: int, variants: 
     features = Features({"input_features": Array2D((n_mels, N_FRAMES), "float16"), "label": Value("int64"),
                          "clip": Value("int64")})
     return ds.map(fn, batched=True, batch_size=8, remove_columns=ds.column_names, features=features,
-                  cache_file_name=str(cache_file), load_from_cache_file=True, desc=f"features ({tag})")
+                  cache_file_name=str(cache_file), load_from_cache_file=True, desc=f"features ({tag})",
+                  num_proc=cfg.num_proc if cfg.num_proc > 1 and len(ds) > 1 else None)

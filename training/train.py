@@ -6,15 +6,25 @@
 One loop (Accelerator, prepare, accumulate, gather_for_metrics, save_state/load_state): features
 are cached once (training.data), SpecAugment and mixup happen on the fly, the encoder can stay
 frozen for the first epochs and then train its top k blocks, the head and the encoder have their
-own learning rates, warmup then cosine decay, early stopping on the validation metric, a
-checkpoint every epoch that ``--resume`` continues exactly. The best epoch's weights are scored
-once on the test split and saved with plots and a model card; ``--push-to-hub`` uploads them.
+own learning rates (no weight decay on biases, norms and layer weights), warmup then cosine
+decay, early stopping on the validation metric, a checkpoint every epoch that ``--resume``
+continues exactly (the last ``--keep-checkpoints`` are kept). The best epoch's weights are
+scored once on the test split and saved with plots and a model card; ``--push-to-hub`` uploads
+them. Per-step loss and learning rates go to the trackers and to ``steps.jsonl``.
+
+Freezing is done through the optimizer, not ``requires_grad``: every parameter that may ever
+train requires gradients from the start, so DistributedDataParallel registers and all-reduces
+them all; a frozen parameter's gradient is dropped before the optimizer step (AdamW then leaves
+it, its moments and its weight decay alone). Flipping ``requires_grad`` after ``prepare`` would
+leave the later-unfrozen encoder out of DDP's reducer: each GPU would train its own encoder.
+Every epoch checks that all ranks hold the same weights (``ranks_in_sync`` in the history).
 """
 from __future__ import annotations
 
 import json
 import logging
 import math
+import os
 import shutil
 import sys
 import time
@@ -24,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from genre_model.model import build_from_openai_whisper, build_model, freeze_encoder, save_model, unfreeze_top_blocks
+from genre_model.model import build_model, freeze_encoder, save_model, trainable_parameter_names, unfreeze_top_blocks
 
 from .augment import mixup, spec_augment
 from .config import TrainConfig, parse_config
@@ -53,23 +63,16 @@ class EpochSampler(torch.utils.data.Sampler):
         return self.n
 
 
-def is_openai_checkpoint(name: str) -> bool:
-    import whisper
-
-    return name.endswith(".pt") or name in whisper.available_models()
-
-
 def build(cfg: TrainConfig, labels: list[str]):
-    kw = dict(use_weighted_layer_sum=cfg.use_weighted_layer_sum, classifier_proj_size=cfg.classifier_proj_size,
-              dropout=cfg.dropout)
-    if is_openai_checkpoint(cfg.base_model):
-        return build_from_openai_whisper(cfg.base_model, labels, **kw)
-    return build_model(cfg.base_model, labels, **kw)
+    return build_model(cfg.base_model, labels, use_weighted_layer_sum=cfg.use_weighted_layer_sum,
+                       classifier_proj_size=cfg.classifier_proj_size, dropout=cfg.dropout)
 
 
 def set_trainable(model, cfg: TrainConfig, epoch: int) -> None:
-    """The parameter set for this epoch: encoder frozen for ``freeze_encoder_epochs``, then the
-    top ``unfreeze_top_k`` blocks (the head always trains)."""
+    """Set ``requires_grad`` to this epoch's parameter set: encoder frozen for
+    ``freeze_encoder_epochs``, then the top ``unfreeze_top_k`` blocks (the head always trains).
+    The training loop does not call this on a prepared model (see the module docstring); it
+    reads the set with :func:`trainable_at`."""
     for p in model.parameters():
         p.requires_grad_(True)
     if cfg.freeze_encoder_epochs > 0 or cfg.unfreeze_top_k < len(model.encoder.layers):
@@ -77,6 +80,54 @@ def set_trainable(model, cfg: TrainConfig, epoch: int) -> None:
         if epoch >= cfg.freeze_encoder_epochs:
             unfreeze_top_blocks(model, cfg.unfreeze_top_k)
     model.encoder.embed_positions.requires_grad_(False)
+
+
+def trainable_at(model, cfg: TrainConfig, epoch: int) -> set[str]:
+    """Names of the parameters that train in ``epoch`` (``model``'s flags are left as they were)."""
+    before = {n: p.requires_grad for n, p in model.named_parameters()}
+    set_trainable(model, cfg, epoch)
+    names = trainable_parameter_names(model)
+    for n, p in model.named_parameters():
+        p.requires_grad_(before[n])
+    return names
+
+
+def ever_trainable(model, cfg: TrainConfig) -> set[str]:
+    """Parameters that train in some epoch: they require gradients from before ``prepare``."""
+    return trainable_at(model, cfg, 0) | trainable_at(model, cfg, min(max(cfg.freeze_encoder_epochs, 0), cfg.epochs - 1))
+
+
+def no_decay(name: str) -> bool:
+    """Biases, layer norms and the layer-sum weights take no weight decay."""
+    return name.endswith(".bias") or "layer_norm" in name or "layernorm" in name or name == "layer_weights"
+
+
+def param_groups(model, cfg: TrainConfig) -> list[dict]:
+    """AdamW groups: (head | encoder) x (decay | no decay), each with its learning rate."""
+    groups = {}
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        part = "encoder" if n.startswith("encoder.") else "head"
+        key = (part, no_decay(n))
+        groups.setdefault(key, {"params": [], "names": [], "lr": cfg.lr_encoder if part == "encoder" else cfg.lr_head,
+                                "weight_decay": 0.0 if key[1] else cfg.weight_decay, "group": part})
+        groups[key]["params"].append(p)
+        groups[key]["names"].append(n)
+    return list(groups.values())
+
+
+def weights_checksum(model) -> float:
+    """A position-weighted float64 sum of every parameter: equal on ranks that hold equal weights."""
+    with torch.no_grad():
+        return float(sum((p.detach().double().flatten() * (1 + (i % 7))).sum() for i, p in enumerate(model.parameters())))
+
+
+def prune_checkpoints(folder: Path, keep: int) -> None:
+    """Delete all but the newest ``keep`` epoch checkpoints (keep <= 0 keeps all)."""
+    cks = sorted(folder.glob("epoch_*"), key=lambda p: int(p.name.split("_")[1]))
+    for ck in cks[:-keep] if keep > 0 else []:
+        shutil.rmtree(ck, ignore_errors=True)
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -93,7 +144,9 @@ def train(cfg: TrainConfig) -> dict:
 
     out = Path(cfg.output_dir)
     ckpt_dir = out / "checkpoints"
-    acc = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+    # torchrun on machines without CUDA: accelerate joins the processes only when told it is on CPU
+    cpu_ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    acc = Accelerator(cpu=cpu_ddp, mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.gradient_accumulation_steps,
                       log_with=None if cfg.report_to == "none" else cfg.report_to, project_dir=str(out))
     set_seed(cfg.seed)
     splits = make_splits(cfg)
@@ -109,11 +162,11 @@ def train(cfg: TrainConfig) -> dict:
         log.info("features ready in %.1f s: %d train windows, %d validation, %d test",
                  time.perf_counter() - t0, len(train_f), len(val_f), len(test_f))
 
-    set_trainable(model, cfg, 0)
-    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
-    head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
-    optimizer = torch.optim.AdamW([{"params": head, "lr": cfg.lr_head}, {"params": enc, "lr": cfg.lr_encoder}],
-                                  weight_decay=cfg.weight_decay)
+    every = ever_trainable(model, cfg)
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in every)
+    groups = param_groups(model, cfg)
+    optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "names"} for g in groups])
     sampler = EpochSampler(len(train_f), cfg.seed)
     loader = DataLoader(train_f.with_format("torch"), batch_size=cfg.batch_size, sampler=sampler,
                         num_workers=cfg.num_workers, drop_last=len(train_f) > cfg.batch_size)
@@ -124,6 +177,7 @@ def train(cfg: TrainConfig) -> dict:
     val_loader = eval_loader(val_f, cfg.eval_batch_size, acc)
     test_loader = eval_loader(test_f, cfg.eval_batch_size, acc)
     raw = acc.unwrap_model(model)
+    names_of = {id(p): n for n, p in raw.named_parameters()}
     if cfg.report_to != "none":
         acc.init_trackers("whisper-genre", config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
 
@@ -142,8 +196,11 @@ def train(cfg: TrainConfig) -> dict:
     stopped_early = False
     from tqdm.auto import tqdm
 
+    steps_log = out / "steps.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
     for epoch in range(state["epoch"], cfg.epochs):
-        set_trainable(raw, cfg, epoch)
+        active = trainable_at(raw, cfg, epoch)
+        frozen = [p for p in raw.parameters() if p.requires_grad and names_of[id(p)] not in active]
         sampler.use_epoch(epoch)
         model.train()
         losses = []
@@ -156,16 +213,31 @@ def train(cfg: TrainConfig) -> dict:
                 logits = model(x).logits
                 loss = torch.nn.functional.cross_entropy(logits.float(), target)
                 acc.backward(loss)
+                for p in frozen:  # frozen this epoch: AdamW skips a parameter without a gradient
+                    p.grad = None
                 if acc.sync_gradients and cfg.max_grad_norm:
-                    acc.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
+                    acc.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
             losses.append(acc.gather_for_metrics(loss.detach().float().reshape(1)).mean().item())
+            if acc.sync_gradients:
+                state["step"] = state.get("step", 0) + 1
+                lrs = {f"lr_{g['group']}": g["lr"] for g in optimizer.param_groups}
+                step_row = {"step": state["step"], "epoch": epoch + 1, "loss": losses[-1], **lrs}
+                acc.log({"train/loss": losses[-1], **{f"train/{k_}": v for k_, v in lrs.items()}}, step=state["step"])
+                if acc.is_main_process:
+                    with open(steps_log, "a") as fh:
+                        fh.write(json.dumps(step_row) + "\n")
         val = evaluate(raw, val_loader, labels, accelerator=acc)
+        sums = acc.gather(torch.tensor([weights_checksum(raw)], dtype=torch.float64, device=acc.device)).cpu().tolist()
+        in_sync = max(sums) - min(sums) <= 1e-9 * max(1.0, abs(sums[0]))
+        if not in_sync:
+            log.error("the ranks hold different weights after epoch %d (checksums %s)", epoch + 1, sums)
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                "val_accuracy": val["accuracy"], "val_macro_f1": val["macro_f1"],
-               "trainable_parameters": sum(p.numel() for p in raw.parameters() if p.requires_grad)}
+               "trainable_parameters": sum(p.numel() for p in raw.parameters() if names_of[id(p)] in active),
+               "ranks_in_sync": bool(in_sync)}
         state["history"].append(row)
         acc.log({k_: v for k_, v in row.items() if k_ != "epoch"}, step=epoch + 1)
         acc.print(json.dumps(row))
@@ -181,6 +253,7 @@ def train(cfg: TrainConfig) -> dict:
         acc.save_state(str(ck))
         if acc.is_main_process:
             (ck / "trainer_state.json").write_text(json.dumps(state))
+            prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
         ran += 1
         if state["bad_epochs"] >= cfg.early_stopping_patience:
             acc.print(f"early stopping: no {cfg.metric_for_best} gain for {state['bad_epochs']} epochs")
