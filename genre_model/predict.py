@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .audio import AUDIO_EXTS, SAMPLE_RATE, AudioError, decode_audio
+from .engines import ENGINES
 from .features import HOP_LENGTH, N_FFT, N_SAMPLES, plan_windows, stack_windows, log_mel
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -66,6 +67,7 @@ class GenrePrediction:
     elapsed_s: float
     model: str
     precision: str
+    engine: str = "torch"
     windows_total: int = 0  # windows the whole song has at this hop (>= len(timeline))
     windows_silent: int = 0  # near-silent windows left out of the song's probabilities
 
@@ -113,9 +115,6 @@ def resolve_precision(precision: str, device: str) -> str:
     return "bf16" if kind == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
-_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
 def window_levels_db(batch: np.ndarray) -> np.ndarray:
     """RMS of each window in dBFS, ``batch.shape = (n_windows, n_samples)`` -> (n_windows,)."""
     rms = np.sqrt(np.mean(np.square(batch, dtype=np.float64), axis=1))
@@ -155,6 +154,9 @@ class GenreClassifier:
     device : "cpu", "cuda", ...
     precision : "auto" (see :func:`resolve_precision`), "fp32" (reference), "bf16" or "fp16"
         (autocast; fp16 on GPUs only)
+    engine : "auto" (OpenVINO on a CPU where installed, else torch; see
+        :mod:`genre_model.engines`), "torch" (the reference) or "openvino"
+    threads : inference threads of the OpenVINO engine (None: all cores)
     batch_size : windows encoded per forward pass
     hop : seconds between window starts (30 = no overlap)
     max_windows : cap on windows per song, spread evenly over it (None = all)
@@ -164,10 +166,13 @@ class GenreClassifier:
 
     def __init__(self, model, *, device: str = "cpu", precision: str = DEFAULT_PRECISION,
                  batch_size: int = 2, hop: float = 30.0, max_windows: int | None = DEFAULT_MAX_WINDOWS,
-                 name: str | None = None, feature_extractor=None):
+                 name: str | None = None, feature_extractor=None, engine: str = "auto",
+                 threads: int | None = None, cache_dir: str | os.PathLike | None = None):
+        from .engines import make_engine, resolve_engine
         from .model import load_model
 
         precision = resolve_precision(precision, device)
+        engine = resolve_engine(engine, device)
         if isinstance(model, (str, os.PathLike)):
             name = name or os.fspath(model)
             model, feature_extractor = load_model(model, device=device)
@@ -182,10 +187,10 @@ class GenreClassifier:
         self.labels = [cfg.id2label[i] for i in range(cfg.num_labels)]
         self.n_mels = cfg.num_mel_bins
         check_preprocessor(feature_extractor, self.n_mels)
+        self.engine = make_engine(self.model, engine, device, precision, cache_dir=cache_dir, threads=threads)
 
-    @torch.inference_mode()
-    def window_probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities for a batch of 30-s windows.
+    def encode(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits and mean-pooled encoder states of a batch of 30-s windows.
 
         Parameters
         ----------
@@ -193,17 +198,22 @@ class GenreClassifier:
 
         Returns
         -------
-        np.ndarray, shape = (n_windows, n_labels)
+        (logits, pooled): shapes (n_windows, n_labels) and (n_windows, d_model), float32
         """
-        out = []
-        kind = torch.device(self.device).type
+        logits, pooled = [], []
         for i in range(0, len(batch), self.batch_size):
             feats = log_mel(batch[i:i + self.batch_size], self.n_mels, device=self.device)
-            with torch.autocast(device_type=kind, dtype=_AUTOCAST.get(self.precision, torch.bfloat16),
-                                enabled=self.precision in _AUTOCAST):
-                logits = self.model(feats).logits
-            out.append(logits.float().softmax(-1).cpu().numpy())
-        return np.concatenate(out, axis=0)
+            lo, po = self.engine(feats)
+            logits.append(lo)
+            pooled.append(po)
+        return np.concatenate(logits), np.concatenate(pooled)
+
+    def window_probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities for a batch of 30-s windows, ``batch.shape = (n_windows, N_SAMPLES)``
+        -> ``(n_windows, n_labels)``."""
+        logits = self.encode(batch)[0].astype(np.float64)
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
     def predict(self, audio, top_k: int = 5, *, sr: int | None = None) -> GenrePrediction:
         """Genre of a whole song.
@@ -244,7 +254,7 @@ class GenreClassifier:
             top=[LabelScore(self.labels[i], float(song[i])) for i in order],
             probabilities=self._as_dict(song), timeline=timeline,
             duration_s=round(y.size / SAMPLE_RATE, 3), elapsed_s=round(time.perf_counter() - t0, 4),
-            model=self.name, precision=self.precision, windows_total=n_total,
+            model=self.name, precision=self.precision, engine=self.engine.name, windows_total=n_total,
             windows_silent=int((~keep).sum()),
         )
 
@@ -291,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="auto: bf16 on CPUs with native bf16 and on GPUs that have it, fp16 on other GPUs, else fp32")
     ap.add_argument("--max-windows", type=int, default=DEFAULT_MAX_WINDOWS,
                     help="windows per song at most, spread evenly (0 = all)")
+    ap.add_argument("--engine", choices=ENGINES, default="auto",
+                    help="auto: OpenVINO on a CPU when installed (built from the model, cached), else torch")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
 
@@ -302,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no audio files found in the given inputs", file=sys.stderr)
         return 2
     try:
-        clf = GenreClassifier(args.model, device=args.device, precision=args.precision,
+        clf = GenreClassifier(args.model, device=args.device, precision=args.precision, engine=args.engine,
                               batch_size=args.batch_size, max_windows=args.max_windows or None)
     except ModelLoadError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -7,6 +7,9 @@ import subprocess
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never touch the network
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import tempfile
+
+os.environ["GENRE_MODEL_CACHE"] = tempfile.mkdtemp(prefix="genre-cache-")  # exported engines of test models
 
 import numpy as np
 import pytest

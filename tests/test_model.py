@@ -117,3 +117,53 @@ def test_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "readme.txt").write_text("hi")
     with pytest.raises(ModelLoadError, match=str(tmp_path)):
         load_model(tmp_path)
+
+
+def test_a_missing_local_folder_says_so():
+    for name in ("./my_modle", "/no/such/model", "models/a/b"):
+        with pytest.raises(ModelLoadError, match="does not exist"):
+            load_model(name)
+
+
+def test_the_hub_probe_goes_through_https_proxy(monkeypatch):
+    """HTTPS_PROXY is honoured (huggingface_hub's own client, not a raw TCP probe): a local
+    'proxy' that answers nothing receives the CONNECT, and the probe gives up within seconds."""
+    import socket
+    import threading
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from genre_model import model as model_mod
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    seen = []
+
+    def serve():
+        conn, _ = srv.accept()
+        seen.append(conn.recv(200))
+        conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{srv.getsockname()[1]}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    huggingface_hub.close_session()  # the client reads the proxy settings when it is made
+    try:
+        t = time.perf_counter()
+        assert model_mod.hub_answer("someone/some-model", timeout=3) == "unreachable"
+        assert time.perf_counter() - t < 10
+    finally:
+        huggingface_hub.close_session()
+        srv.close()
+    assert seen and seen[0].startswith(b"CONNECT ")
+
+
+def test_faster_whisper_style_folder_is_a_base(tmp_path):
+    """A CTranslate2 folder is recognised by build_model (the real one is tested in
+    test_real_weights.py); a folder that only looks like one is refused with its name."""
+    (tmp_path / "model.bin").write_bytes(b"\x06\x00\x00\x00\x0c\x00WhisperSpec\x00\x03\x00\x00\x00")
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(ModelLoadError, match="CTranslate2"):
+        build_model(tmp_path)

@@ -103,3 +103,65 @@ def test_decoded_arrays_are_validated_too(clf):
     bad[10] = np.inf
     with pytest.raises(AudioError, match="non-finite"):
         clf.predict(bad, sr=SR)
+
+
+def test_arrays_need_their_rate_and_are_resampled(clf):
+    from genre_model.audio import resample
+
+    y = _song(40)
+    with pytest.raises(ValueError, match="sr="):
+        clf.predict(y)
+    at16 = clf.predict(y, sr=SR)
+    at44 = clf.predict(resample(y, SR, 44100), sr=44100)
+    assert at44.duration_s == pytest.approx(40.0, abs=0.01) and at44.label == at16.label
+
+
+def test_near_silent_windows_are_left_out(clf):
+    y = np.concatenate([_song(60), np.zeros(60 * SR, np.float32) + 1e-5 * np.float32(1)]).astype(np.float32)
+    pred = clf.predict(y, sr=SR)
+    assert pred.windows_total == 4 and pred.windows_silent == 2
+    assert [w.start for w in pred.timeline] == [0.0, 30.0]
+    assert pred.probabilities == clf.predict(y[: 60 * SR], sr=SR).probabilities
+
+
+def test_short_clip_is_tiled_before_the_encoder(clf):
+    from genre_model.features import N_SAMPLES
+
+    y = _song(8)
+    got = clf.predict(y, sr=SR)
+    tiled = clf.window_probabilities(np.resize(y, N_SAMPLES)[None])[0]
+    assert np.allclose(list(got.probabilities.values()), tiled, atol=1e-5)
+
+
+def test_float16_checkpoint_loads_and_runs(tiny_model_dir, tmp_path):
+    from transformers import WhisperFeatureExtractor
+
+    from genre_model.model import load_model, save_model
+
+    model, fe = load_model(tiny_model_dir)
+    save_model(model.half(), fe, tmp_path / "fp16")
+    got = GenreClassifier(str(tmp_path / "fp16"), precision="fp32").predict(_song(31), sr=SR)
+    ref = GenreClassifier(tiny_model_dir, precision="fp32").predict(_song(31), sr=SR)
+    assert got.label == ref.label
+    assert max(abs(got.probabilities[l] - ref.probabilities[l]) for l in ref.probabilities) < 0.02
+
+
+def test_a_preprocessor_for_another_front_end_is_refused(tiny_model_dir, tmp_path):
+    import shutil
+
+    from genre_model.model import ModelLoadError
+
+    folder = tmp_path / "odd"
+    shutil.copytree(tiny_model_dir, folder)
+    cfg = json.loads((folder / "preprocessor_config.json").read_text())
+    cfg["sampling_rate"] = 22050
+    (folder / "preprocessor_config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ModelLoadError, match="sampling_rate"):
+        GenreClassifier(str(folder))
+
+
+def test_cli_names_a_missing_model_folder(tmp_path, capsys):
+    sf.write(tmp_path / "a.wav", _song(5), SR)
+    assert main([str(tmp_path / "a.wav"), "--model", "./my_modle"]) == 2
+    err = capsys.readouterr().err
+    assert "'./my_modle' does not exist" in err and "Traceback" not in err
