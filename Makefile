@@ -8,7 +8,7 @@ APT_TEST := ffmpeg fluidsynth fluid-soundfont-gm chromium wesnoth-1.16-music fre
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test bench apt-run apt-test venv clean
+.PHONY: run test bench apt-run apt-test venv clean check-space-requirements
 
 run: apt-run $(VENV)/.installed
 	$(PY) app.py $(ARGS)
@@ -41,13 +41,29 @@ apt-test:
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements.txt
+# requirements.txt is what the Space installs; its --extra-index-url line (the CPU build of torch)
+# is dropped here, where that index is out of reach and the same CPU wheel lies on the local index.
+# The package itself goes in editable (`pip install -e .`), so its console scripts (genre-predict,
+# genre-theory, genre-train) and `import genre_model` work from any folder.
+LOCAL_REQ := $(VENV)/requirements-local.txt
+$(LOCAL_REQ): requirements.txt | $(VENV)/bin/python
+	sed '/^--extra-index-url/d' requirements.txt > $@
+
+$(VENV)/.installed: $(LOCAL_REQ) pyproject.toml
+	$(PY) -m pip install -q -r $(LOCAL_REQ)
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(VENV)/bin/python
-	$(PY) -m pip install -q -r requirements-dev.txt
+$(VENV)/.installed-dev: $(LOCAL_REQ) requirements-train.txt requirements-dev.txt pyproject.toml
+	$(PY) -m pip install -q -r $(LOCAL_REQ) -r requirements-train.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.installed
+
+# What the Space would install, resolved in a fresh venv, then the app imported (CI runs it).
+check-space-requirements: $(LOCAL_REQ)
+	rm -rf /tmp/space-venv && $(PYTHON) -m venv /tmp/space-venv
+	/tmp/space-venv/bin/python -m pip install -q -r $(LOCAL_REQ)
+	cd /tmp && PYTHONPATH=$(CURDIR) GRADIO_ANALYTICS_ENABLED=False /tmp/space-venv/bin/python -c "import app, genre_model.theory, genre_model.predict; print('space requirements: app imports')"
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -27,7 +27,10 @@ import numpy as np
 
 SAMPLE_RATE = 16000  # Hz, what Whisper was trained on
 MIN_DURATION = 1.0  # s; shorter clips carry no usable genre or rhythm
-MAX_DURATION = 20 * 60.0  # s; default cap (configurable) so a 2-hour upload cannot hog a worker
+MAX_DURATION = 15 * 60.0  # s; the one default cap (app, API, CLIs: --max-minutes) so a 2-hour upload cannot hog a worker
+MAX_CHANNELS = 64  # more channels than this is not a music file
+MAX_KEPT_RATE = 96000  # Hz; a native-rate decode of a higher-rate file is resampled to this while decoding
+BLOCK_SAMPLES = 1 << 20  # samples (all channels) decoded at a time: memory holds the mono result plus one 4-MB block
 FFMPEG_NATIVE_RATE = 44100  # rate ffmpeg decodes to when the caller keeps the "native" rate
 SILENCE_PEAK = 1e-4  # |sample| below this everywhere (-80 dBFS) counts as digital silence
 
@@ -40,6 +43,18 @@ AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, tuple, np.nda
 # File extensions taken as audio when a folder is searched (anything ffmpeg can decode).
 AUDIO_EXTS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".webm", ".mp4",
               ".aiff", ".aif", ".wma", ".mka", ".mkv", ".mov", ".au"}
+def iter_audio_files(paths: list[str]) -> list[Path]:
+    """Expand folders (recursively, audio extensions only) and keep files as given."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTS)
+        else:
+            files.append(p)
+    return files
+
+
+
 # Formats libsndfile reads in-process (checked against soundfile.available_formats()).
 _SOUNDFILE_EXTS = {".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au"}
 
@@ -113,24 +128,79 @@ def resample(y: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.nd
     return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
 
-def _read_soundfile(data, limits: AudioLimits, name: str):
-    """Read with libsndfile. Returns (array, sr) or None when libsndfile cannot parse it."""
+class _MonoSink:
+    """Collects decoded blocks as mono float32, resampled on the fly to ``out_rate`` (soxr's
+    streaming resampler), so memory holds the mono result plus one block whatever the channel
+    count and the rate."""
+
+    def __init__(self, in_rate: int, out_rate: int, expected_frames: int = 0):
+        import soxr
+
+        self.in_rate, self.out_rate = int(in_rate), int(out_rate)
+        self.stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ") \
+            if in_rate != out_rate else None
+        size = int(expected_frames * out_rate / in_rate) + 64 if expected_frames > 0 else 0
+        self.buf = np.empty(size, np.float32)
+        self.n = 0
+
+    def _append(self, y: np.ndarray) -> None:
+        if self.n + y.size > self.buf.size:
+            grown = np.empty(max(2 * self.buf.size, self.n + y.size, 1 << 16), np.float32)
+            grown[: self.n] = self.buf[: self.n]
+            self.buf = grown
+        self.buf[self.n: self.n + y.size] = y
+        self.n += y.size
+
+    def add(self, block: np.ndarray, last: bool = False) -> None:
+        mono = to_mono_float32(block)
+        self._append(self.stream.resample_chunk(mono, last=last) if self.stream is not None else mono)
+
+    def result(self) -> np.ndarray:
+        if self.stream is not None:
+            self._append(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        return self.buf[: self.n].copy() if self.n < self.buf.size // 2 else self.buf[: self.n]
+
+
+def check_shape(channels: int, rate: int, name: str) -> None:
+    """Refuse channel counts and rates that no music file has (before anything is decoded)."""
+    if channels > MAX_CHANNELS:
+        raise AudioError("not_audio", f"{name} has {channels} channels; at most {MAX_CHANNELS} are accepted")
+    if rate < 1000 or rate > 768000:
+        raise AudioError("not_audio", f"{name} has a sample rate of {rate} Hz, outside 1 kHz-768 kHz")
+
+
+def _read_soundfile(data, limits: AudioLimits, name: str, target_sr: int | None):
+    """Read with libsndfile in blocks, mixed down and resampled on the fly to ``target_sr`` (None:
+    the file's rate, capped at :data:`MAX_KEPT_RATE`). Returns (mono, rate) or None when libsndfile
+    cannot parse the data."""
     import soundfile as sf
 
     try:
         with sf.SoundFile(data) as f:
-            sr = f.samplerate
+            sr, channels = f.samplerate, f.channels
+            check_shape(channels, sr, name)
             if f.frames > 0 and f.frames / sr > limits.max_duration:
                 _too_long(f.frames / sr, limits, name)
-            # read at most the cap (+1 s) so a file with a lying header cannot blow memory, and no
-            # more than the header says (a buffer for the whole cap costs time and memory)
-            n = int((limits.max_duration + 1) * sr)
-            y = f.read(frames=min(n, f.frames) if f.frames > 0 else n, dtype="float32", always_2d=True)
+            out_rate = target_sr or min(sr, MAX_KEPT_RATE)
+            # read at most the cap (+1 s) so a file with a lying header cannot blow memory
+            cap = int((limits.max_duration + 1) * sr)
+            total = min(cap, f.frames) if f.frames > 0 else cap
+            sink = _MonoSink(sr, out_rate, total)
+            block = max(BLOCK_SAMPLES // channels, 1)
+            done = 0
+            while done < total:
+                y = f.read(frames=min(block, total - done), dtype="float32", always_2d=True)
+                if y.shape[0] == 0:
+                    break
+                done += y.shape[0]
+                sink.add(y)
+            if done >= cap:
+                _too_long(None, limits, name)
+            return sink.result(), out_rate
     except AudioError:
         raise
     except Exception:  # sf.LibsndfileError, RuntimeError on broken mp3 frames, ...
         return None
-    return y, sr
 
 
 def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | None) -> tuple[np.ndarray, int]:
@@ -145,8 +215,10 @@ def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | N
             "(m4a, aac, opus, webm, video), is not installed (apt-get install ffmpeg)",
         )
     cap = limits.max_duration + 1.0
-    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path, "-t", f"{cap:.3f}",
-           "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
+    # only local files and pipes (a playlist or a crafted file cannot make ffmpeg fetch URLs), one
+    # decoding thread (other users' analyses share the CPU), the cap plus a second at most
+    cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file,pipe",
+           "-threads", "1", "-i", path, "-t", f"{cap:.3f}", "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=300)
     except subprocess.TimeoutExpired:
@@ -159,7 +231,10 @@ def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | N
         last = (err.splitlines()[-1] if err else "no output").replace(path, Path(path).name)
         last = last.split(": ", 1)[-1] if last.startswith(Path(path).name) else last
         raise AudioError("undecodable", f"{name} could not be decoded as audio ({last})")
-    return np.frombuffer(proc.stdout, dtype=np.float32).copy(), rate
+    y = np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    if y.size >= int(cap * rate):
+        _too_long(None, limits, name)
+    return y, rate
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -172,12 +247,18 @@ def _looks_like_text(head: bytes) -> bool:
     return sum(ch.isprintable() or ch in "\r\n\t" for ch in text) / len(text) > 0.95
 
 
-def _too_long(duration: float, limits: AudioLimits, name: str):
-    raise AudioError(
-        "too_long",
-        f"{name} is {duration / 60:.1f} min long; the limit is {limits.max_duration / 60:.0f} min "
-        "(trim it, or raise the limit)",
-    )
+def limit_text(limits: "AudioLimits | None" = None) -> str:
+    """The duration limit in words, the same everywhere (UI, API, CLIs, README)."""
+    m = (limits or AudioLimits()).max_duration / 60
+    return f"{m:g} min"
+
+
+def _too_long(duration: float | None, limits: AudioLimits, name: str):
+    """Raise the too_long error (``duration`` None: decoding stopped at the cap, so the exact
+    length is unknown)."""
+    said = (f"{name} is {duration / 60:.1f} min long; the limit is {limit_text(limits)}" if duration is not None
+            else f"{name} is longer than the limit of {limit_text(limits)}")
+    raise AudioError("too_long", said + " (trim it, or raise the limit: --max-minutes, or GENRE_MAX_MINUTES for the app)")
 
 
 def _decode_file(path: str, limits: AudioLimits, name: str, target_sr: int | None) -> tuple[np.ndarray, int]:
@@ -191,9 +272,9 @@ def _decode_file(path: str, limits: AudioLimits, name: str, target_sr: int | Non
         raise AudioError("not_audio", f"{name} is a text file, not audio")
     ext = Path(path).suffix.lower()
     if ext in _SOUNDFILE_EXTS or not ext:
-        got = _read_soundfile(path, limits, name)
+        got = _read_soundfile(path, limits, name, target_sr)
         if got is not None:
-            return _finish(*got, target_sr)
+            return got
     return _ffmpeg_decode(path, limits, name, target_sr)
 
 
@@ -210,9 +291,9 @@ def _decode_bytes(data: bytes, limits: AudioLimits, target_sr: int | None) -> tu
         raise AudioError("empty", "the audio data is empty (0 bytes)")
     if _looks_like_text(data[:4096]):
         raise AudioError("not_audio", "the data is text, not audio")
-    got = _read_soundfile(io.BytesIO(data), limits, name)
+    got = _read_soundfile(io.BytesIO(data), limits, name, target_sr)
     if got is not None:
-        return _finish(*got, target_sr)
+        return got
     import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:

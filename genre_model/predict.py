@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import AUDIO_EXTS, SAMPLE_RATE, AudioError, decode_audio
+from .audio import MAX_DURATION, SAMPLE_RATE, AudioError, AudioLimits, decode_audio, iter_audio_files, limit_text
 from .engines import ENGINES
 from .features import HOP_LENGTH, N_FFT, N_SAMPLES, plan_windows, stack_windows, log_mel
 
@@ -157,6 +157,7 @@ class GenreClassifier:
     engine : "auto" (OpenVINO on a CPU where installed, else torch; see
         :mod:`genre_model.engines`), "torch" (the reference) or "openvino"
     threads : inference threads of the OpenVINO engine (None: all cores)
+    max_duration : longest input accepted, seconds (:data:`genre_model.audio.MAX_DURATION`)
     batch_size : windows encoded per forward pass
     hop : seconds between window starts (30 = no overlap)
     max_windows : cap on windows per song, spread evenly over it (None = all)
@@ -167,7 +168,8 @@ class GenreClassifier:
     def __init__(self, model, *, device: str = "cpu", precision: str = DEFAULT_PRECISION,
                  batch_size: int = 2, hop: float = 30.0, max_windows: int | None = DEFAULT_MAX_WINDOWS,
                  name: str | None = None, feature_extractor=None, engine: str = "auto",
-                 threads: int | None = None, cache_dir: str | os.PathLike | None = None):
+                 threads: int | None = None, cache_dir: str | os.PathLike | None = None,
+                 max_duration: float = MAX_DURATION):
         from .engines import make_engine, resolve_engine
         from .model import load_model
 
@@ -183,6 +185,7 @@ class GenreClassifier:
         self.batch_size = max(1, int(batch_size))
         self.hop = hop
         self.max_windows = max_windows
+        self.max_duration = max_duration
         cfg = model.config
         self.labels = [cfg.id2label[i] for i in range(cfg.num_labels)]
         self.n_mels = cfg.num_mel_bins
@@ -236,7 +239,7 @@ class GenreClassifier:
         if isinstance(audio, np.ndarray):
             if sr is None:
                 raise ValueError("predict(array) needs sr=, the array's sample rate in Hz")
-        y = decode_audio(audio, sr=sr)[0]
+        y = decode_audio(audio, sr=sr, max_duration=self.max_duration)[0]
         windows = plan_windows(y.size, hop=self.hop, max_windows=self.max_windows)
         n_total = len(plan_windows(y.size, hop=self.hop))
         batch = stack_windows(y, windows)
@@ -263,17 +266,6 @@ class GenreClassifier:
 
 
 # ----------------------------------------------------------------------------------- CLI
-def iter_audio_files(paths: list[str]) -> list[Path]:
-    """Expand folders (recursively, audio extensions only) and keep files as given."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTS)
-        else:
-            files.append(p)
-    return files
-
-
 def _write_csv(path: str, rows: list[dict], labels: list[str]) -> None:
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -304,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", choices=ENGINES, default="auto",
                     help="auto: OpenVINO on a CPU when installed (built from the model, cached), else torch")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--max-minutes", type=float, default=MAX_DURATION / 60,
+                    help=f"longest file accepted (default {limit_text()})")
     args = ap.parse_args(argv)
 
     from tqdm import tqdm
@@ -315,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         clf = GenreClassifier(args.model, device=args.device, precision=args.precision, engine=args.engine,
-                              batch_size=args.batch_size, max_windows=args.max_windows or None)
+                              batch_size=args.batch_size, max_windows=args.max_windows or None,
+                              max_duration=args.max_minutes * 60)
     except ModelLoadError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

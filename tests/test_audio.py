@@ -132,3 +132,37 @@ def test_wrong_types():
     assert _code(12345) == "not_audio"
     assert _code(None) == "empty"
     assert _code((SAMPLE_RATE, np.array(["a", "b"]))) == "not_audio"
+
+
+def test_many_channels_at_a_high_rate_decode_in_bounded_memory(tmp_path):
+    """8 channels at 384 kHz: decoded block by block, mixed down and resampled on the fly, so the
+    peak allocation is the mono result plus a block, not the 8-channel file."""
+    import tracemalloc
+
+    from genre_model.audio import MAX_KEPT_RATE, decode_audio
+
+    sr, seconds = 384000, 12
+    t = np.arange(seconds * sr) / sr
+    multi = np.stack([0.2 * np.sin(2 * np.pi * (220 + 50 * c) * t) for c in range(8)], 1).astype(np.float32)
+    path = tmp_path / "wide.flac"
+    sf.write(path, multi, sr, subtype="PCM_24")
+    file_bytes = multi.nbytes
+    del multi, t
+    tracemalloc.start()
+    y, rate = decode_audio(str(path), target_sr=None)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert rate == MAX_KEPT_RATE and abs(y.size / rate - seconds) < 0.01
+    assert peak < 0.25 * file_bytes, f"peak {peak / 1e6:.0f} MB for a {file_bytes / 1e6:.0f} MB decode"
+    y16, r16 = decode_audio(str(path))
+    assert r16 == 16000 and abs(y16.size - seconds * 16000) <= 16
+
+
+def test_a_file_longer_than_the_cap_says_so(tmp_path):
+    from genre_model.audio import AudioError, decode_audio
+
+    path = tmp_path / "long.ogg"
+    sf.write(path, tone(440, 14.0), SAMPLE_RATE)
+    with pytest.raises(AudioError, match=r"14.0 min|longer than the limit of 0.2 min|0.2 min") as info:
+        decode_audio(str(path), max_duration=12.0)
+    assert info.value.code == "too_long" and "--max-minutes" in str(info.value)
