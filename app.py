@@ -1,45 +1,61 @@
 """Genre + theory: the Gradio Space.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--model ID_OR_DIR]
+    python app.py [--host 127.0.0.1] [--port 7860] [--model ID_OR_DIR] [--max-minutes M]
 
-Endpoints for gradio_client (JSON with stable keys, documented in README.md):
+Endpoints for gradio_client and MCP clients (JSON with stable keys, documented in README.md):
     /analyze  genre + theory report      /genre  genre only      /theory  theory report only
 The genre model is a Hub id or local folder (``--model`` or ``GENRE_MODEL``; default
-DEFAULT_MODEL). Without it the app still gives the spectrogram and the theory report.
+genre_model.predict.DEFAULT_MODEL). Without it the app still gives the spectrogram and the
+theory report, and the endpoints say why there is no genre.
 """
 from __future__ import annotations
+
+import os
+
+# Two analyses share two vCPUs: numeric libraries get one thread each (set before numpy/torch
+# load); the genre encoder, one pass at a time behind a lock, gets ENCODER_THREADS.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import argparse
 import html
 import json
 import logging
-import os
 import tempfile
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
 import gradio as gr
 import numpy as np
 
-from genre_model.audio import SAMPLE_RATE, AudioError, decode_audio, resample
+from genre_model.audio import MAX_DURATION, SAMPLE_RATE, AudioError, AudioLimits, decode_audio, limit_text, resample
+from genre_model.features import CHUNK_LENGTH
 from genre_model.predict import DEFAULT_MODEL
 
-MAX_DURATION_S = 15 * 60  # longer uploads are refused with a message
+MAX_DURATION_S = float(os.environ.get("GENRE_MAX_MINUTES", MAX_DURATION / 60)) * 60  # the one duration limit
 MAX_FILE_SIZE = "100mb"
 CONCURRENCY = 2  # analyses at once: a 2-vCPU Space
 QUEUE_SIZE = 16
+ENCODER_THREADS = 2
+CACHE_CLEANUP = (3600, 3600)  # every hour, delete uploads and results older than an hour
 EXAMPLES = sorted(str(p) for p in (Path(__file__).parent / "examples").glob("*.ogg"))
+DOWNLOADS = Path(tempfile.gettempdir()) / "genre-theory-downloads"  # one folder, pruned; no folder per request
 log = logging.getLogger("app")
 _POOL = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="genre")
 
 
+def limits_text() -> str:
+    """The limits in words, the same on the page, in API errors, the CLIs and README."""
+    return f"up to {limit_text(AudioLimits(max_duration=MAX_DURATION_S))} and {MAX_FILE_SIZE[:-2]} MB"
+
+
 class Engine:
-    """The genre model (or why there is none) and the analysis both endpoints share."""
+    """The genre model (or why there is none) and the analysis every endpoint shares."""
 
     def __init__(self, model: str | None):
         self.model_id = model
@@ -48,14 +64,18 @@ class Engine:
         self._lock = threading.Lock()
 
     def load(self) -> "Engine":
+        import torch
+
         from genre_model.model import ModelLoadError
         from genre_model.predict import GenreClassifier
 
+        torch.set_num_threads(1)  # features and theory: one thread per request (see the top of the file)
         if not self.model_id:
             self.error = "no genre model configured: set GENRE_MODEL (Hub id or local folder) or pass --model"
             return self
         try:
-            self.classifier = GenreClassifier(self.model_id)
+            self.classifier = GenreClassifier(self.model_id, threads=ENCODER_THREADS, max_duration=MAX_DURATION_S,
+                                              batch_size=4)
         except ModelLoadError as e:
             self.error = f"{e}"
         except Exception as e:  # a broken folder, an incompatible checkpoint...
@@ -69,47 +89,56 @@ class Engine:
         sr = 22050
         t = np.arange(6 * sr) / sr
         y = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 2 * t) > 0)).astype(np.float32)
-        self.analyze(y, sr, genre=True, theory=True, pictures=True)
+        for _ in self.stream(y, sr, genre=True, theory=True, pictures=True):
+            pass
 
     def _predict(self, y16: np.ndarray):
-        with self._lock:  # one forward pass at a time
+        with self._lock:  # one encoder pass at a time: it uses ENCODER_THREADS cores
             return self.classifier.predict(y16, sr=SAMPLE_RATE)
 
-    def analyze(self, y: np.ndarray, sr: int, *, genre: bool, theory: bool, pictures: bool, progress=None):
-        """Run the requested parts on decoded samples. Returns a :class:`Result`."""
+    def stream(self, y: np.ndarray, sr: int, *, genre: bool, theory: bool, pictures: bool):
+        """Run the requested parts on decoded samples; yields a :class:`Result` when the genre is
+        known (if asked for) and again, complete, when the report and pictures are done."""
         from genre_model import plots
         from genre_model.theory import analyze_signal
 
-        step = progress or (lambda *a, **k: None)
         t0 = time.perf_counter()
         y16 = resample(y, sr, SAMPLE_RATE)
-        pred, genre_error, job = None, None, None
+        res = Result(None, None, None, {}, 0.0, y.size / sr)
+        job = None
         if genre:
-            step(0.1, desc="Listening for the genre")
             if self.classifier is None:
-                genre_error = self.error
-            else:  # the encoder (torch) and the theory (numpy) release the GIL: run them side by side
+                res.genre_error = self.error
+            else:  # the encoder and the theory (numpy) release the GIL: run them side by side
                 job = _POOL.submit(self._predict, y16)
-        report = sig = None
-        if theory or pictures:
-            step(0.45, desc="Analysing key, rhythm, chords and structure")
-            report, sig = analyze_signal(y, sr)
+        theory_job = _POOL.submit(analyze_signal, y, sr) if (theory or pictures) else None
         if job is not None:
             try:
-                pred = job.result()
+                res.prediction = job.result()
             except AudioError as e:  # e.g. digital silence: the report still describes it
-                genre_error = str(e)
-        figs = {}
-        if pictures:
-            step(0.85, desc="Drawing")
-            figs["mel"] = plots.mel_spectrogram(
-                y16, n_mels=self.classifier.n_mels if self.classifier else 80, beats=report.tempo.beats,
-                downbeats=report.meter.downbeats, segments=report.structure.segments)
-            figs["chroma"] = plots.chromagram(sig.chroma, sig.frames_to_time(np.arange(sig.n_frames)),
-                                              key=report.key, chords=report.chords.segments)
-            if pred is not None and len(pred.timeline) > 1:
-                figs["timeline"] = plots.genre_timeline(pred)
-        return Result(pred, genre_error, report, figs, round(time.perf_counter() - t0, 3), y.size / sr)
+                res.genre_error = str(e)
+            if res.prediction is not None and len(res.prediction.timeline) > 1 and pictures:
+                res.figures["timeline"] = plots.genre_timeline(res.prediction)
+            res.elapsed_s = round(time.perf_counter() - t0, 3)
+            if theory_job is not None:
+                yield res
+        if theory_job is not None:
+            res.report, sig = theory_job.result()
+            if pictures:
+                res.figures["mel"] = plots.mel_spectrogram(
+                    y16, n_mels=self.classifier.n_mels if self.classifier else 80, beats=res.report.tempo.beats,
+                    downbeats=res.report.meter.downbeats, segments=res.report.structure.segments)
+                res.figures["chroma"] = plots.chromagram(sig.chroma, sig.frames_to_time(np.arange(sig.n_frames)),
+                                                         key=res.report.key, chords=res.report.chords.segments)
+        res.elapsed_s = round(time.perf_counter() - t0, 3)
+        yield res
+
+    def analyze(self, y: np.ndarray, sr: int, **parts) -> "Result":
+        """:meth:`stream`'s complete result."""
+        res = None
+        for res in self.stream(y, sr, **parts):
+            pass
+        return res
 
 
 @dataclass
@@ -137,19 +166,44 @@ class Result:
         return out
 
 
+def user_error(message: str, title: str = "Cannot use this audio") -> gr.Error:
+    """A routine problem with the input: one log line, no traceback, the message on the page."""
+    log.info("refused: %s", message)
+    return gr.Error(message, title=title, print_exception=False)
+
+
 def decode(path) -> tuple[np.ndarray, int]:
     """Decode an upload once, at its own rate (loudness and quality need it); clear errors."""
     if not path:
-        raise gr.Error("No audio: upload a file or record from the microphone first.")
+        raise user_error(f"No audio received: upload a file ({limits_text()}) or record from the microphone.",
+                         title="No audio")
     try:
         return decode_audio(path, target_sr=None, max_duration=MAX_DURATION_S, allow_silent=True)
     except AudioError as e:
-        raise gr.Error(f"{e}", title="Cannot use this audio") from None
+        raise user_error(f"{e}") from None
 
 
 def guarded(fn):
-    """Turn unexpected failures into a short message (no stack trace reaches the page)."""
+    """Routine input problems pass through as one-line messages; anything unexpected is logged
+    with its traceback (once) and the visitor gets a short message. Works for generators too."""
     import functools
+    import inspect
+
+    def unexpected(e: Exception) -> gr.Error:
+        log.exception("analysis failed")
+        return gr.Error(f"Something went wrong while analysing this file ({type(e).__name__}). "
+                        "Other files still work; please report this one.", print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as e:
+                raise unexpected(e) from None
+        return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -158,9 +212,7 @@ def guarded(fn):
         except gr.Error:
             raise
         except Exception as e:
-            log.exception("analysis failed")
-            raise gr.Error(f"Something went wrong while analysing this file ({type(e).__name__}). "
-                           "Other files still work; please report this one.") from None
+            raise unexpected(e) from None
     return wrapper
 
 
@@ -192,71 +244,131 @@ def dashboard(report) -> str:
     return f'<div class="dash">{body}</div>'
 
 
+def genre_status(res: Result) -> str:
+    p = res.prediction
+    if p is None:
+        return f"**No genre:** {res.genre_error}"
+    text = (f"Whole song: {len(p.timeline)} of {p.windows_total} 30-s windows"
+            + (f" ({p.windows_silent} near-silent left out)" if p.windows_silent else "")
+            + f", model `{p.model}`, {p.elapsed_s:.2f} s")
+    if p.duration_s < CHUNK_LENGTH:
+        text += (f"\n\n*This take is {p.duration_s:.0f} s. Whisper hears 30-s windows, so it was repeated to fill one; "
+                 "a take of 30 s or more gives a steadier answer.*")
+    return text
+
+
+def save_download(data: dict, stem: str) -> str:
+    """Write the analysis JSON into the app's one downloads folder (files older than an hour are
+    removed); gradio copies it into its own cache, which ``delete_cache`` cleans."""
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in DOWNLOADS.glob("*.json"):
+        try:
+            if now - old.stat().st_mtime > CACHE_CLEANUP[1]:
+                old.unlink()
+        except OSError:
+            pass
+    path = DOWNLOADS / f"{stem[:60]}-{uuid.uuid4().hex[:8]}-analysis.json"
+    path.write_text(json.dumps(data, indent=2))
+    return str(path)
+
+
 CSS = """
 .dash {display:grid; grid-template-columns:repeat(auto-fill,minmax(170px,1fr)); gap:10px;}
-.card {background:#161a23; border:1px solid #2a2f3a; border-radius:10px; padding:10px 12px;}
-.card-title {font-size:12px; text-transform:uppercase; letter-spacing:.06em; color:#8b93a7;}
-.card-value {font-size:22px; font-weight:700; color:#4fd1c5; margin:2px 0;}
-.card-note {font-size:12px; color:#a9adb8;}
+.card {background:var(--block-background-fill); border:1px solid var(--border-color-primary); border-radius:10px; padding:10px 12px;}
+.card-title {font-size:12px; text-transform:uppercase; letter-spacing:.06em; color:var(--body-text-color-subdued);}
+.card-value {font-size:22px; font-weight:700; color:#0d9488; margin:2px 0;}
+.card-note {font-size:12px; color:var(--body-text-color-subdued);}
 """
 
 
-def build_demo(engine: Engine) -> gr.Blocks:
-    def analyze_ui(path, progress=gr.Progress()):
+def build_demo(engine: Engine, delete_cache: tuple[int, int] | None = CACHE_CLEANUP) -> gr.Blocks:
+    """The page and the endpoints. ``delete_cache``: gradio's (frequency, age) clean-up of uploads and
+    results; a closing app also deletes its cached files (examples included), so a second app in
+    the same process (tests) passes None."""
+    def analyze_ui(path):
+        """The page: the genre first, then the report and pictures (a generator)."""
         y, sr = decode(path)
-        res = engine.analyze(y, sr, genre=True, theory=True, pictures=True, progress=progress)
-        data = res.to_json()
-        out = Path(tempfile.mkdtemp(prefix="report-")) / f"{Path(str(path)).stem}-analysis.json"
-        out.write_text(json.dumps(data, indent=2))
-        p = res.prediction
-        label = {t.label: t.score for t in p.top} if p is not None else None
-        status = (f"Whole song: {len(p.timeline)} of {p.windows_total} 30-s windows, model `{p.model}`, "
-                  f"{p.elapsed_s:.2f} s" if p is not None else f"**No genre:** {res.genre_error}")
-        timeline = res.figures.get("timeline")
-        return (label, status, gr.update(value=timeline, visible=timeline is not None), res.figures["mel"],
-                res.figures["chroma"], dashboard(res.report), res.report.to_markdown(), data, str(out))
+        skip = gr.skip()
+        for res in engine.stream(y, sr, genre=True, theory=True, pictures=True):
+            p = res.prediction
+            label = {t.label: t.score for t in p.top} if p is not None else None
+            timeline = res.figures.get("timeline")
+            head = (label, genre_status(res), gr.update(value=timeline, visible=timeline is not None))
+            if res.report is None:
+                yield (*head, skip, skip, "<p>Analysing key, rhythm, chords and structure…</p>", skip, skip, skip)
+                continue
+            data = res.to_json()
+            yield (*head, res.figures["mel"], res.figures["chroma"], dashboard(res.report), res.report.to_markdown(),
+                   data, save_download(data, Path(str(path)).stem))
 
-    def api_analyze(path) -> dict:
-        y, sr = decode(path)
+    def api_analyze(audio: str) -> dict:
+        """Genre (Whisper encoder, whole song, per-30-s timeline) and music-theory report of a song.
+
+        Args:
+            audio: the song: an audio file (wav, flac, ogg, mp3, m4a, ...), up to the app's limits.
+        Returns:
+            dict with "genre" (label, top, probabilities, timeline) or null plus "genre_error",
+            "summary" (one readable line per topic) and "theory" (key, tempo, meter, chords,
+            structure, timbre, dynamics, quality, mood).
+        """
+        y, sr = decode(audio)
         return engine.analyze(y, sr, genre=True, theory=True, pictures=False).to_json()
 
-    def api_genre(path) -> dict:
-        y, sr = decode(path)
-        res = engine.analyze(y, sr, genre=True, theory=False, pictures=False)
-        if res.prediction is None:
-            raise gr.Error(f"No genre: {res.genre_error}")
-        return res.to_json()
+    def api_genre(audio: str) -> dict:
+        """Genre of a whole song from a fine-tuned Whisper encoder (GTZAN's 10 genres).
 
-    def api_theory(path) -> dict:
-        y, sr = decode(path)
+        Args:
+            audio: the song: an audio file (wav, flac, ogg, mp3, m4a, ...).
+        Returns:
+            dict with "genre" (label, top, probabilities, timeline per 30-s window) or null with the
+            reason in "genre_error" (no model, digital silence...), "duration_s", "elapsed_s".
+        """
+        y, sr = decode(audio)
+        return engine.analyze(y, sr, genre=True, theory=False, pictures=False).to_json()
+
+    def api_theory(audio: str) -> dict:
+        """Music-theory report of a song from signal heuristics: key, tempo and beats, meter, chords,
+        structure, timbre, energy, loudness (BS.1770), audio quality and a mood heuristic.
+
+        Args:
+            audio: the song: an audio file (wav, flac, ogg, mp3, m4a, ...).
+        Returns:
+            dict with "summary" (one readable line per topic) and "theory" (every measurement,
+            each topic with a "reason" when it cannot be determined).
+        """
+        y, sr = decode(audio)
         return engine.analyze(y, sr, genre=False, theory=True, pictures=False).to_json()
 
     model_note = (f"Genre model: `{engine.model_id}`" if engine.classifier is not None
                   else f"⚠️ Genre unavailable — {engine.error}. Spectrogram and theory report still work.")
-    with gr.Blocks(title="Genre + theory") as demo:
-        gr.Markdown("# Genre + theory\nDrop a song (any length, any common format) or record one. "
+    with gr.Blocks(title="Genre + theory", delete_cache=delete_cache) as demo:
+        gr.Markdown(f"# Genre + theory\nDrop a song ({limits_text()}, any common format) or record one. "
                     "You get its genre along the whole song, what Whisper hears, and a music-theory report.\n\n"
                     + model_note)
         with gr.Row():
             with gr.Column(scale=2):
                 audio = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Music")
                 button = gr.Button("Analyze", variant="primary")
-                if EXAMPLES:
-                    gr.Examples(EXAMPLES, inputs=audio, label="Examples (rendered by this project, CC0)")
             with gr.Column(scale=3):
                 label = gr.Label(num_top_classes=5, label="Genre (whole song)")
                 status = gr.Markdown()
-        timeline = gr.Plot(label="Genre along the song", visible=False)
+        timeline = gr.Plot(label="Genre along the song", visible=False, show_label=False)
         dash = gr.HTML()
-        mel = gr.Plot(label="Mel spectrogram with beats and sections")
-        chroma = gr.Plot(label="Chroma, chords and key")
+        mel = gr.Plot(label="Mel spectrogram with beats and sections", show_label=False, elem_id="mel-plot")  # titled in the picture
+        chroma = gr.Plot(label="Chroma, chords and key", show_label=False, elem_id="chroma-plot")
         with gr.Accordion("Full report", open=False):
             report_md = gr.Markdown()
             report_json = gr.JSON(label="Report (JSON)")
             download = gr.File(label="Download the analysis (JSON)")
-        button.click(guarded(analyze_ui), audio, [label, status, timeline, mel, chroma, dash, report_md, report_json, download],
-                     api_visibility="undocumented", concurrency_id="analysis")
-        with gr.Row(visible=False):  # API-only endpoints: file in, JSON out
+        outputs = [label, status, timeline, mel, chroma, dash, report_md, report_json, download]
+        ui = guarded(analyze_ui)
+        button.click(ui, audio, outputs, api_visibility="undocumented", concurrency_id="analysis")
+        if EXAMPLES:  # run on click; not cached: gradio 6.31 cannot cache a Plot (an update fails with "'Plot'
+            # object has no attribute 'info'", an empty one is read back as invalid JSON)
+            gr.Examples(EXAMPLES, inputs=audio, outputs=outputs, fn=ui, run_on_click=True, cache_examples=False,
+                        label="Examples (rendered by this project, CC0): click one to analyse it")
+        with gr.Row(visible=False):  # API-only endpoints: file in, JSON out (also MCP tools)
             api_in, api_out = gr.Audio(type="filepath"), gr.JSON()
             for name, fn in (("analyze", api_analyze), ("genre", api_genre), ("theory", api_theory)):
                 gr.Button(name).click(guarded(fn), api_in, api_out, api_name=name, concurrency_id="analysis")
@@ -264,24 +376,30 @@ def build_demo(engine: Engine) -> gr.Blocks:
     return demo
 
 
-def create_app(model: str | None = None, warm_up: bool = True) -> gr.Blocks:
+def create_app(model: str | None = None, warm_up: bool = True, delete_cache=CACHE_CLEANUP) -> gr.Blocks:
     engine = Engine(model).load()
     if warm_up:
         engine.warm_up()
-    return build_demo(engine)
+    return build_demo(engine, delete_cache)
+
+
+LAUNCH = dict(max_file_size=MAX_FILE_SIZE, css=CSS, theme=gr.themes.Soft(primary_hue="teal"), mcp_server=True)
 
 
 def main(argv=None) -> None:
+    global MAX_DURATION_S
     ap = argparse.ArgumentParser(description="Genre + theory Gradio app")
     ap.add_argument("--host", default="0.0.0.0" if os.environ.get("SPACE_ID") else "127.0.0.1")
     ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", 7860)))
     ap.add_argument("--model", default=os.environ.get("GENRE_MODEL", DEFAULT_MODEL),
                     help=f"Hub id or local folder of the genre model (default: $GENRE_MODEL or {DEFAULT_MODEL})")
+    ap.add_argument("--max-minutes", type=float, default=MAX_DURATION_S / 60,
+                    help=f"longest upload accepted (default: $GENRE_MAX_MINUTES or {MAX_DURATION / 60:g})")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO)
+    MAX_DURATION_S = args.max_minutes * 60
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     demo = create_app(args.model)
-    demo.launch(server_name=args.host, server_port=args.port, max_file_size=MAX_FILE_SIZE, css=CSS,
-                theme=gr.themes.Soft(primary_hue="teal"), footer_links=["api"], show_error=True)
+    demo.launch(server_name=args.host, server_port=args.port, footer_links=["api"], show_error=True, **LAUNCH)
 
 
 if __name__ == "__main__":

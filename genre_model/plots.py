@@ -1,38 +1,56 @@
-"""Pictures: the Whisper mel spectrogram with beats and sections, a chromagram with chords and
-key, and the genre timeline. One look throughout; every function returns a matplotlib Figure.
+"""Pictures: the Whisper mel spectrogram with beats and a lane of section letters, a chromagram
+with a lane of chord names and the key's scale marked, and the genre timeline.
+
+Every function returns a matplotlib ``Figure`` built with the object API (no pyplot, no global
+rc state: safe on the app's worker threads, freed when dropped). The look matches the app's light
+theme (Gradio's Soft theme, teal): white paper, slate text, teal and orange marks.
 """
 from __future__ import annotations
 
 import numpy as np
 
-STYLE = {
-    "figure.facecolor": "#0f1117", "axes.facecolor": "#0f1117", "axes.edgecolor": "#3a3f4b",
-    "axes.labelcolor": "#d5d8e0", "xtick.color": "#a9adb8", "ytick.color": "#a9adb8",
-    "text.color": "#e8eaf0", "font.size": 9, "axes.titlesize": 11, "axes.titleweight": "bold",
-}
+PAPER = "#ffffff"
+INK = "#1f2937"  # titles, labels
+MUTED = "#6b7280"  # ticks, notes
+EDGE = "#d1d5db"
 CMAP = "magma"
-ACCENT = "#4fd1c5"
-SECTION = "#f6ad55"
+ACCENT = "#0d9488"  # teal: downbeats, chords
+SECTION = "#ea580c"  # orange: sections
+LANE_COLORS = ("#ccfbf1", "#fde68a", "#e9d5ff", "#fecaca", "#bbf7d0", "#bfdbfe", "#fed7aa", "#f5d0fe")
 MAX_COLUMNS = 2400  # images wider than this are averaged down (a 4-min song has 24 000 mel frames)
 
 
-def _fig(height: float = 3.2, width: float = 10.0):
-    import matplotlib
+def _style(fig, axes) -> None:
+    fig.set_facecolor(PAPER)
+    for ax in axes:
+        ax.set_facecolor(PAPER)
+        ax.tick_params(colors=MUTED, labelsize=8)
+        ax.xaxis.label.set_color(INK)
+        ax.yaxis.label.set_color(INK)
+        ax.title.set_color(INK)
+        for s in ax.spines.values():
+            s.set_color(EDGE)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(width, height), dpi=100, layout="constrained")
-    fig.patch.set_facecolor(STYLE["figure.facecolor"])
-    ax.set_facecolor(STYLE["axes.facecolor"])
-    ax.xaxis.label.set_color(STYLE["axes.labelcolor"])
-    ax.yaxis.label.set_color(STYLE["axes.labelcolor"])
-    ax.tick_params(colors=STYLE["xtick.color"])
-    for s in ax.spines.values():
-        s.set_color(STYLE["axes.edgecolor"])
-    ax.title.set_color(STYLE["text.color"])
+def _fig(height: float = 3.2, width: float = 10.0, lane: bool = False):
+    """A Figure with one axes (or, with ``lane``, a thin label lane above it sharing x).
+    Returns (fig, ax) or (fig, (lane_ax, ax))."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    if lane:
+        top, ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, 7], gridspec_kw={"hspace": 0.02})
+        top.set_yticks([])
+        top.tick_params(labelbottom=False, length=0)
+        _style(fig, (top, ax))
+        return fig, (top, ax)
+    ax = fig.subplots()
+    _style(fig, (ax,))
     return fig, ax
+
+
+def _title(ax, text: str) -> None:
+    ax.set_title(text, fontsize=11, fontweight="bold", color=INK, loc="left")
 
 
 def _shrink(img: np.ndarray) -> np.ndarray:
@@ -44,9 +62,29 @@ def _shrink(img: np.ndarray) -> np.ndarray:
     return img[:, :m].reshape(img.shape[0], -1, k).mean(axis=2)
 
 
+def label_lane(ax, spans, duration: float, *, colors=None, char_fraction: float = 0.0075) -> int:
+    """Draw ``(start, end, text)`` spans as coloured boxes with centred text in a lane axes.
+    Text is left out of a span narrower than the text needs (``char_fraction`` of the width per
+    character, for a 10-inch figure at 8 pt; its box stays), so labels never pile up. Returns how
+    many labels were written."""
+    ax.set_ylim(0, 1)
+    ax.set_xlim(0, duration)
+    palette = colors or LANE_COLORS
+    keys = {t: i for i, t in enumerate(dict.fromkeys(t for _, _, t in spans))}
+    written = 0
+    for start, end, text in spans:
+        ax.axvspan(start, end, ymin=0.08, ymax=0.92, color=palette[keys[text] % len(palette)], lw=0)
+        ax.axvline(start, color=PAPER, lw=1.2)
+        if end - start >= char_fraction * (len(text) + 1) * duration:
+            ax.text((start + end) / 2, 0.5, text, ha="center", va="center", fontsize=8, color=INK,
+                    fontweight="bold", clip_on=True)
+            written += 1
+    return written
+
+
 def mel_spectrogram(y16k: np.ndarray, *, n_mels: int = 80, beats=(), downbeats=(), segments=(), title=None):
     """Whisper's log-mel of the whole track (time in s, frequency in Hz on the mel axis), with
-    beats (thin), downbeats (bright) and section boundaries with their labels.
+    beats (thin), downbeats (teal) and, in a lane above it, the sections with their letters.
 
     Parameters
     ----------
@@ -59,7 +97,8 @@ def mel_spectrogram(y16k: np.ndarray, *, n_mels: int = 80, beats=(), downbeats=(
 
     mel = whisper.log_mel_spectrogram(torch.from_numpy(np.ascontiguousarray(y16k)), n_mels=n_mels).numpy()
     duration = y16k.size / 16000
-    fig, ax = _fig()
+    segments = list(segments)
+    fig, (lane, ax) = _fig(height=3.6, lane=True)
     ax.imshow(_shrink(mel), origin="lower", aspect="auto", cmap=CMAP, extent=[0, duration, 0, n_mels],
               interpolation="nearest")
     hz = librosa.mel_frequencies(n_mels + 2, fmax=8000)[1:-1]
@@ -68,19 +107,35 @@ def mel_spectrogram(y16k: np.ndarray, *, n_mels: int = 80, beats=(), downbeats=(
     ax.set_ylabel("frequency (Hz)")
     ax.set_xlabel("time (s)")
     for b in beats:
-        ax.axvline(b, color="white", alpha=0.18, lw=0.5)
+        ax.axvline(b, color="white", alpha=0.15, lw=0.5)
     for b in downbeats:
-        ax.axvline(b, color=ACCENT, alpha=0.55, lw=0.8)
-    for s in segments:
+        ax.axvline(b, color=ACCENT, alpha=0.6, lw=0.8)
+    for s in segments[1:]:
         ax.axvline(s.start, color=SECTION, lw=1.6)
-        ax.text(s.start + 0.2, n_mels - 2, s.label, color=SECTION, fontsize=11, fontweight="bold", va="top")
-    ax.set_title(title or "Mel spectrogram (what Whisper hears)")
+    if segments:
+        label_lane(lane, [(s.start, s.end, s.label) for s in segments], duration)
+        lane.set_ylabel("section", rotation=0, ha="right", va="center", fontsize=8, color=MUTED)
+    _title(lane, title or "Mel spectrogram (what Whisper hears): sections, downbeats (teal) and beats")
     ax.set_xlim(0, duration)
     return fig
 
 
+def _scale(key) -> tuple[set[int], list[str]]:
+    from .theory.key import PITCH_NAMES
+
+    t = PITCH_NAMES.index(key.tonic)
+    steps = [0, 2, 4, 5, 7, 9, 11] if key.mode == "major" else [0, 2, 3, 5, 7, 8, 10]
+    return {(t + s) % 12 for s in steps}, [PITCH_NAMES[(t + s) % 12] for s in steps]
+
+
+def chord_name(label: str) -> str:
+    """Harte label to a lead-sheet name: ``C:maj`` -> ``C``, ``A:min`` -> ``Am``."""
+    return label.replace(":maj", "").replace(":min", "m")
+
+
 def chromagram(chroma: np.ndarray, times: np.ndarray, *, key=None, chords=(), title=None):
-    """Chromagram (pitch class over time) with the chord labels and the key's scale marked.
+    """Chromagram (pitch class over time) with the chords named in a lane above it and the key's
+    scale marked on the pitch axis (explained in the title).
 
     Parameters
     ----------
@@ -89,25 +144,27 @@ def chromagram(chroma: np.ndarray, times: np.ndarray, *, key=None, chords=(), ti
     """
     from .theory.key import PITCH_NAMES
 
-    fig, ax = _fig(height=3.0)
+    fig, (lane, ax) = _fig(height=3.4, lane=True)
     duration = float(times[-1]) if len(times) else 1.0
     ax.imshow(_shrink(chroma), origin="lower", aspect="auto", cmap=CMAP, extent=[0, duration, -0.5, 11.5],
               interpolation="nearest", vmin=0, vmax=1)
     labels = list(PITCH_NAMES)
+    note = ""
     if key is not None and getattr(key, "tonic", None):
-        t = PITCH_NAMES.index(key.tonic)
-        scale = [0, 2, 4, 5, 7, 9, 11] if key.mode == "major" else [0, 2, 3, 5, 7, 8, 10]
-        in_scale = {(t + s) % 12 for s in scale}
-        labels = [f"{n} •" if i in in_scale else n for i, n in enumerate(PITCH_NAMES)]
+        in_scale, names = _scale(key)
+        labels = [f"{n} ●" if i in in_scale else n for i, n in enumerate(PITCH_NAMES)]
+        note = f" — key {key.label}; ● = in its scale ({' '.join(names)})"
     ax.set_yticks(range(12), labels)
-    shown = [c for c in chords if c.label != "N" and c.end - c.start > 0.4][:60]
-    for c in shown:
-        ax.axvline(c.start, color="white", alpha=0.25, lw=0.6)
-        ax.text(c.start + 0.05, 11.9, c.label.replace(":maj", "").replace(":min", "m"), color=ACCENT,
-                fontsize=7, va="bottom", clip_on=True)
+    ax.set_ylabel("pitch class")
     ax.set_xlabel("time (s)")
+    spans = [(c.start, c.end, chord_name(c.label)) for c in chords if c.label != "N"]
+    for start, _, _ in spans:
+        ax.axvline(start, color="white", alpha=0.3, lw=0.6)
+    if spans:
+        label_lane(lane, spans, duration)
+        lane.set_ylabel("chord", rotation=0, ha="right", va="center", fontsize=8, color=MUTED)
+    _title(lane, title or f"Chroma and chords{note}")
     ax.set_xlim(0, duration)
-    ax.set_title(title or (f"Chroma and chords — key {key.label}" if key is not None and key.label else "Chroma and chords"))
     return fig
 
 
@@ -116,20 +173,18 @@ def genre_timeline(prediction, top: int = 4, title=None):
     fig, ax = _fig(height=2.8)
     mids = [(w.start + w.end) / 2 for w in prediction.timeline]
     leaders = [t.label for t in prediction.top[:top]]
-    colors = ["#4fd1c5", "#f6ad55", "#b794f4", "#fc8181", "#68d391", "#63b3ed"]
+    colors = [ACCENT, SECTION, "#7c3aed", "#dc2626", "#16a34a", "#2563eb"]
     for i, label in enumerate(leaders):
         ys = [w.probabilities[label] for w in prediction.timeline]
         ax.plot(mids, ys, marker="o", lw=2, color=colors[i % len(colors)], label=label)
-    for w in prediction.timeline:
-        ax.axvspan(w.start, w.end, color="white", alpha=0.03)
+    for i, w in enumerate(prediction.timeline):
+        ax.axvspan(w.start, w.end, color=EDGE, alpha=0.25 if i % 2 else 0.1, lw=0)
     ax.set_ylim(0, 1)
     ax.set_xlim(0, max(prediction.duration_s, 1))
     ax.set_xlabel("time (s)")
     ax.set_ylabel("probability")
-    leg = ax.legend(loc="upper right", frameon=False, ncols=len(leaders))
-    for t in leg.get_texts():
-        t.set_color(STYLE["text.color"])
-    ax.set_title(title or "Genre along the song (30-s windows)")
+    ax.legend(loc="upper right", frameon=False, ncols=len(leaders), labelcolor=INK)
+    _title(ax, title or "Genre along the song (30-s windows)")
     return fig
 
 

@@ -17,17 +17,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(model):
-    demo = app.create_app(model)
+def _launch(model, delete_cache=None):
+    """An app on a free port. Only the module's main server cleans gradio's cache: closing an app
+    with delete_cache set deletes the cached files (examples too) that apps in one process share."""
+    demo = app.create_app(model, delete_cache=delete_cache)
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size=app.MAX_FILE_SIZE, css=app.CSS)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **app.LAUNCH)
     return demo, f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model_dir):
-    demo, url = _launch(tiny_model_dir)
+    demo, url = _launch(tiny_model_dir, delete_cache=app.CACHE_CLEANUP)
     yield url
     demo.close()
 
@@ -117,8 +118,8 @@ def test_without_a_model_theory_still_works(song):
         r = c.predict(handle_file(song), api_name="/analyze")
         assert r["genre"] is None and "nobody/no-such-model" in r["genre_error"] and "GENRE_MODEL" in r["genre_error"]
         assert r["theory"]["tempo"] is not None and r["summary"]
-        with pytest.raises(Exception, match="No genre"):
-            c.predict(handle_file(song), api_name="/genre")
+        g = c.predict(handle_file(song), api_name="/genre")  # the documented dict, not an exception
+        assert g["genre"] is None and "nobody/no-such-model" in g["genre_error"]
     finally:
         demo.close()
 
@@ -135,15 +136,116 @@ def test_real_browser_upload_and_results(server, song, tmp_path):
             "--no-sandbox", "--disable-background-networking", "--disable-component-update"])
         page = browser.new_page(viewport={"width": 1280, "height": 1800})
         page.goto(server, wait_until="networkidle")
-        page.locator("input[type=file]").first.set_input_files(song)
+        page.locator("input[type=file]").first.set_input_files(app.EXAMPLES[0] if app.EXAMPLES else song)
         page.get_by_role("button", name="Analyze").click()
         page.locator(".dash .card").first.wait_for(timeout=120_000)
         page.wait_for_timeout(1500)
+        chroma = page.locator("#chroma-plot img")
+        chroma.first.screenshot(path=str(tmp_path / "chroma.png"))
         cards = page.locator(".dash .card-title").all_inner_texts()
         assert [c.strip().lower() for c in cards[:3]] == ["key", "tempo", "meter"]
         body = page.inner_text("body")
         assert "Genre (whole song)" in body and "%" in body  # the label shows confidences
         assert page.locator("img").count() >= 2  # the spectrogram and chroma pictures
         page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+        if len(app.EXAMPLES) > 1:  # an example runs on click (cached lazily) and replaces the results
+            before = page.inner_text(".dash")
+            page.get_by_text(app.Path(app.EXAMPLES[-1]).name).first.click()
+            page.wait_for_function("b => document.querySelector('.dash') && document.querySelector('.dash').innerText !== b",
+                                   arg=before, timeout=120_000)
         browser.close()
     assert (tmp_path / "app.png").stat().st_size > 10_000
+    assert _lane_has_text(tmp_path / "chroma.png"), "no chord names drawn in the chroma picture's chord lane"
+
+
+def _lane_has_text(png) -> bool:
+    """Chord names are dark text on the pastel boxes of the lane above the chromagram: look for
+    near-black pixels inside pastel-coloured rows at the top of the picture."""
+    from matplotlib.image import imread
+
+    img = imread(str(png))[..., :3]
+    h = img.shape[0]
+    top = img[: int(0.3 * h)]
+    pastel = (top.min(axis=2) > 0.75) & (top.max(axis=2) - top.min(axis=2) > 0.08)
+    rows = np.flatnonzero(pastel.mean(axis=1) > 0.2)
+    if rows.size == 0:
+        return False
+    lane = top[rows]
+    return bool(((lane.max(axis=2) < 0.35).sum()) > 40)
+
+
+def test_mcp_tools_are_listed(server):
+    """The endpoints are also MCP tools (launch(mcp_server=True)), with their descriptions."""
+    import httpx
+
+    schema = httpx.get(server + "gradio_api/mcp/schema", timeout=30).json()
+    tools = {t["name"]: t for t in (schema if isinstance(schema, list) else schema.get("tools", []))}
+    names = " ".join(tools)
+    for endpoint in ("analyze", "genre", "theory"):
+        assert endpoint in names, names
+    assert any("theory" in (t.get("description") or "").lower() for t in tools.values())
+
+
+def test_routine_errors_are_one_log_line(client, tmp_path, capfd, caplog):
+    from gradio_client import handle_file
+
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x00\x00 nonsense" * 100)
+    with caplog.at_level("INFO", logger="app"):
+        with pytest.raises(Exception, match="could not be decoded"):
+            client.predict(handle_file(str(bad)), api_name="/theory")
+    out = capfd.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+
+
+README_SNIPPET_START = "from gradio_client import Client, handle_file"
+
+
+def _readme_client_snippet() -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("```python\n" + README_SNIPPET_START, 1)[1].split("```", 1)[0]
+    return README_SNIPPET_START + block
+
+
+@pytest.mark.parametrize("with_model", [True, False])
+def test_readme_client_snippet_runs_as_written(with_model, server, song, tiny_model_dir, tmp_path, capsys):
+    """The README's gradio_client snippet, executed against a live app with and without a model."""
+    import shutil as sh
+
+    code = _readme_client_snippet()
+    sh.copy(song, tmp_path / "song.mp3")  # the snippet's file name (the decoder goes by content)
+    demo = None
+    url = server
+    if not with_model:
+        demo, url = _launch("nobody/no-such-model")
+    try:
+        code = code.replace('"http://127.0.0.1:7860/"', repr(url))
+        import os
+
+        cwd = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            exec(compile(code, "README.md", "exec"), {})
+        finally:
+            os.chdir(cwd)
+    finally:
+        if demo is not None:
+            demo.close()
+    printed = capsys.readouterr().out
+    assert ("no genre:" in printed) != with_model
+
+
+def test_the_genre_comes_before_the_report(tiny_model_dir, song):
+    """The page's generator: a first result with the genre and no report yet, then the whole."""
+    from genre_model.audio import decode_audio
+
+    engine = app.Engine(tiny_model_dir).load()
+    y, sr = decode_audio(song, target_sr=None)
+    steps = list(engine.stream(y, sr, genre=True, theory=True, pictures=True))
+    assert len(steps) == 2
+    first, last = steps
+    assert last.report is not None and {"mel", "chroma"} <= set(last.figures)
+    assert first.prediction is not None

@@ -66,7 +66,7 @@ def trained(dataset, tmp_path_factory):
     handler.emit = caplog_records.append
     logging.getLogger("training").addHandler(handler)
     try:
-        assert main(_args(dataset, out, "--epochs", "12", "--early-stopping-patience", "5")) == 0
+        assert main(_args(dataset, out, "--epochs", "12", "--early-stopping-patience", "5", "--num-proc", "2")) == 0
     finally:
         logging.getLogger("training").removeHandler(handler)
     return out, [r.getMessage() for r in caplog_records]

@@ -96,7 +96,7 @@ def confusion_png(metrics: dict, path: str | Path, title: str = "Confusion matri
 
 
 def curves_png(history: list[dict], path: str | Path) -> str:
-    from genre_model.plots import ACCENT, SECTION, _fig, to_png
+    from genre_model.plots import ACCENT, INK, SECTION, _fig, to_png
 
     fig, ax = _fig(height=3.0, width=7)
     ep = [h["epoch"] for h in history]
@@ -105,14 +105,14 @@ def curves_png(history: list[dict], path: str | Path) -> str:
     ax2.plot(ep, [h["val_accuracy"] for h in history], marker="o", color=ACCENT, label="val accuracy")
     ax2.plot(ep, [h["val_macro_f1"] for h in history], marker="s", color="#b794f4", label="val macro-F1")
     ax2.set_ylim(0, 1)
-    ax2.tick_params(colors="#a9adb8")
+    ax2.tick_params(colors="#6b7280")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     lines = ax.get_lines() + ax2.get_lines()
     leg = ax.legend(lines, [l.get_label() for l in lines], loc="upper center", bbox_to_anchor=(0.5, -0.22),
                     ncols=3, frameon=False)
     for t in leg.get_texts():
-        t.set_color("#e8eaf0")
+        t.set_color(INK)
     ax.set_title("Training curves")
     return to_png(fig, path)
 
