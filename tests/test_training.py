@@ -66,7 +66,7 @@ def trained(dataset, tmp_path_factory):
     handler.emit = caplog_records.append
     logging.getLogger("training").addHandler(handler)
     try:
-        assert main(_args(dataset, out, "--epochs", "12", "--early-stopping-patience", "5", "--num-proc", "2")) == 0
+        assert main(_args(dataset, out, "--epochs", "12", "--early-stopping-patience", "5")) == 0
     finally:
         logging.getLogger("training").removeHandler(handler)
     return out, [r.getMessage() for r in caplog_records]
@@ -278,3 +278,22 @@ def test_no_weight_decay_on_biases_norms_and_layer_weights():
             decays = g["weight_decay"] > 0
             assert decays == (n.endswith("weight") and "layer_norm" not in n and n != "layer_weights"), n
     assert {g["group"] for g in groups} == {"head", "encoder"}
+
+
+def test_featurising_in_two_processes_gives_the_same_features(dataset, tmp_path):
+    """--num-proc 2 (forked workers, after the parent has used torch's thread pool) finishes and
+    gives exactly the single-process features."""
+    import numpy as np
+
+    from genre_model.features import log_mel
+    from training.config import TrainConfig
+    from training.data import featurize, make_splits
+
+    log_mel(np.zeros((2, 480000), np.float32))  # the parent's torch thread pool is warm, as in training
+    cfg = TrainConfig(data=str(dataset / "data"), label_column="label", val_fraction=0.25, test_fraction=0.25)
+    splits = make_splits(cfg)
+    one = featurize(splits.validation, cfg, splits.names, n_mels=80, tag="v", cache_dir=tmp_path / "one")
+    cfg.num_proc = 2
+    two = featurize(splits.validation, cfg, splits.names, n_mels=80, tag="v", cache_dir=tmp_path / "two")
+    assert one["clip"] == two["clip"] and one["label"] == two["label"]
+    assert np.array_equal(np.asarray(one["input_features"][:3]), np.asarray(two["input_features"][:3]))

@@ -180,7 +180,12 @@ def featurize(ds, cfg: TrainConfig, names: list[str], *, n_mels: int, variants: 
     cache_file = cache_dir / f"{tag}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.arrow"
     audio_col = cfg.audio_column
 
+    parent = os.getpid()
+
     def fn(batch):
+        if os.getpid() != parent:  # a forked --num-proc worker: torch's thread pool, inherited from the
+            import torch           # parent, deadlocks in a fork; one thread per worker avoids it
+            torch.set_num_threads(1)
         out = {"input_features": [], "label": [], "clip": []}
         for audio, label, clip in zip(batch[audio_col], batch["label"], batch["clip"]):
             name = names[clip]
