@@ -33,11 +33,20 @@ def db(x: float | np.ndarray, floor: float = 1e-10):
     return 20 * np.log10(np.maximum(x, floor))
 
 
-def true_peak(y: np.ndarray, sr: int) -> float:
-    """Linear true peak: the sample peak of a 4x oversampled copy (BS.1770-4 Annex 2)."""
+def true_peak(y: np.ndarray, sr: int, block: int = 1 << 18) -> float:
+    """Linear true peak: the sample peak of the signal oversampled 4x (BS.1770-4 Annex 2), streamed
+    block by block through soxr's resampler, so memory holds 4 blocks, not a 4x copy of the track."""
     import soxr
 
-    return float(np.max(np.abs(soxr.resample(y, sr, 4 * sr, quality="HQ")))) if y.size else 0.0
+    if not y.size:
+        return 0.0
+    stream = soxr.ResampleStream(sr, 4 * sr, 1, dtype="float32", quality="HQ")
+    peak = 0.0
+    for i in range(0, y.size, block):
+        out = stream.resample_chunk(np.ascontiguousarray(y[i:i + block], dtype=np.float32), last=i + block >= y.size)
+        if out.size:
+            peak = max(peak, float(np.abs(out).max()))
+    return peak
 
 
 def onset_rate(sig: Signal) -> float:
@@ -82,7 +91,7 @@ def measure_loudness(y_native: np.ndarray, sr_native: int) -> Loudness:
     except (ValueError, IndexError):
         lra = None
     peak = float(np.max(np.abs(y_native))) if y_native.size else 0.0
-    return Loudness(lufs, lra, peak, true_peak(y_native, sr_native), float(np.mean(y64 ** 2)), reason)
+    return Loudness(lufs, lra, peak, true_peak(y_native, sr_native), float(y64 @ y64) / max(y64.size, 1), reason)
 
 
 def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int, loudness: Loudness | None = None) -> DynamicsResult:
