@@ -18,6 +18,7 @@ test: apt-test $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_predict.py
+	$(PY) benchmarks/bench_short_clips.py
 	$(PY) benchmarks/bench_theory.py
 	$(PY) benchmarks/bench_app.py
 	$(PY) benchmarks/bench_training.py
