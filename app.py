@@ -46,7 +46,7 @@ CACHE_CLEANUP = (3600, 3600)  # every hour, delete uploads and results older tha
 EXAMPLES = sorted(str(p) for p in (Path(__file__).parent / "examples").glob("*.ogg"))
 DOWNLOADS = Path(tempfile.gettempdir()) / "genre-theory-downloads"  # one folder, pruned; no folder per request
 log = logging.getLogger("app")
-_POOL = ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="genre")
+_POOL = ThreadPoolExecutor(max_workers=2 * CONCURRENCY, thread_name_prefix="analysis")  # genre + theory per analysis
 
 
 def limits_text() -> str:

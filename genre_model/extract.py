@@ -102,7 +102,7 @@ class Writer:
         self.fh.close()
 
 
-def analyse_file(path: str, *, classifier=None, max_duration: float = MAX_DURATION) -> dict:
+def analyze_file(path: str, *, classifier=None, max_duration: float = MAX_DURATION) -> dict:
     """One row: the theory report (and the genre when a classifier is given) of one file, or the
     reason it could not be analysed. One decode serves both."""
     from .theory import analyze_signal
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     try:
         for f in tqdm(todo, desc="theory", unit="file", disable=None):
-            row = analyse_file(f, classifier=classifier, max_duration=args.max_minutes * 60)
+            row = analyze_file(f, classifier=classifier, max_duration=args.max_minutes * 60)
             if row["status"] != "ok":
                 failed += 1
                 tqdm.write(f"skipped {f}: {row['error']}", file=sys.stderr)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import MAX_DURATION, SAMPLE_RATE, AudioError, AudioLimits, decode_audio, iter_audio_files, limit_text
+from .audio import MAX_DURATION, SAMPLE_RATE, AudioError, decode_audio, iter_audio_files, limit_text
 from .engines import ENGINES
 from .features import HOP_LENGTH, N_FFT, N_SAMPLES, plan_windows, stack_windows, log_mel
 
