@@ -6,7 +6,7 @@ import torch
 
 from genre_model import engines
 from genre_model.features import N_SAMPLES, log_mel
-from tests.conftest import SR, tone
+from tests.conftest import tone
 
 pytest.importorskip("openvino", reason="pip install openvino (runtime requirement)")
 

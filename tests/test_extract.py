@@ -11,7 +11,7 @@ import numpy as np
 import soundfile as sf
 
 from genre_model.extract import main
-from tests.conftest import SR, tone
+from tests.conftest import SR
 
 
 def _music(seconds, seed=0):
