@@ -176,3 +176,24 @@ def test_timbre_matches_librosa():
         np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-4 * np.abs(v).max(), err_msg=k)
     np.testing.assert_array_equal(zero_crossing_rate(y, 2048, 512),
                                   librosa.feature.zero_crossing_rate(y, frame_length=2048, hop_length=512)[0])
+
+
+def test_digital_silence_is_gated_out_of_levels_and_reported(tmp_path):
+    """A 10-s silent tail must not move the mean level, the SNR estimate, energy or mood (it moved
+    mean RMS by 17 dB and the SNR estimate from 26 to 183 dB before the gate); it is reported."""
+    from benchmarks.synth import make_piece
+
+    wav, _ = make_piece(4242, tmp_path, seconds=20.0, meter="4/4", drums=True)
+    import soundfile as sf
+
+    y, sr = sf.read(wav, dtype="float32")
+    y = y.mean(1) if y.ndim == 2 else y
+    a = analyze(y, sr)
+    b = analyze(np.concatenate([y, np.zeros(10 * sr, np.float32)]), sr)
+    assert abs(a.dynamics.rms_db - b.dynamics.rms_db) < 1.0
+    assert abs(a.quality.snr_estimate_db - b.quality.snr_estimate_db) < 3.0
+    assert abs(a.quality.noise_floor_db - b.quality.noise_floor_db) < 3.0
+    assert abs(a.dynamics.onset_rate - b.dynamics.onset_rate) < 0.3 * max(a.dynamics.onset_rate, 1)
+    assert a.dynamics.energy == b.dynamics.energy and a.mood.label == b.mood.label
+    assert abs(b.quality.silent_s - a.quality.silent_s - 10.0) < 0.5  # the rendering has its own tail too
+    assert "digital silence" in b.to_markdown()

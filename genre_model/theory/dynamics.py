@@ -15,7 +15,7 @@ from .signal import Signal
 
 @dataclass
 class DynamicsResult:
-    rms_db: float  # mean frame RMS, dBFS
+    rms_db: float  # mean frame RMS over frames above the silence gate, dBFS
     rms_db_std: float
     onset_rate: float  # note/drum onsets per second
     energy: str  # "low" / "medium" / "high"
@@ -49,15 +49,27 @@ def true_peak(y: np.ndarray, sr: int, block: int = 1 << 18) -> float:
     return peak
 
 
+def audible_frames(sig: Signal) -> np.ndarray:
+    """Frames above the silence gate (:data:`~genre_model.theory.quality.SILENCE_GATE_DB` dBFS RMS),
+    shape = (n_frames,) bool; all frames when none is (a silent track stays describable)."""
+    from .quality import SILENCE_GATE_DB
+
+    keep = db(sig.rms) > SILENCE_GATE_DB
+    return keep if keep.any() else np.ones_like(keep)
+
+
 def onset_rate(sig: Signal) -> float:
-    """Onsets per second: peaks of the onset envelope above its mean + 1 std."""
+    """Onsets per second of audible time: peaks of the onset envelope above its mean + 1 std
+    (over audible frames), divided by the time above the silence gate."""
     from scipy.signal import find_peaks
 
     o = sig.onset_env
     if o.max() <= 0:
         return 0.0
-    peaks, _ = find_peaks(o, height=o.mean() + o.std(), distance=max(int(0.05 * sig.sr / sig.hop), 1))
-    return len(peaks) / max(sig.duration, 1e-9)
+    keep = audible_frames(sig)[: o.size]
+    ref = o[: keep.size][keep] if keep.any() else o
+    peaks, _ = find_peaks(o, height=ref.mean() + ref.std(), distance=max(int(0.05 * sig.sr / sig.hop), 1))
+    return len(peaks) / max(float(keep.sum()) * sig.hop / sig.sr, 1e-9)
 
 
 @dataclass
@@ -99,7 +111,7 @@ def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int, loudnes
     here from ``y_native`` at ``sr_native`` when not given)."""
     ld = loudness or measure_loudness(y_native, sr_native)
     lufs, tp = ld.integrated_lufs, ld.true_peak
-    rms_frames = db(sig.rms)
+    rms_frames = db(sig.rms)[audible_frames(sig)]  # digital silence does not lower the mean level
     overall_rms = float(np.sqrt(ld.mean_square))
     win = max(int(3.0 * sig.sr / sig.hop), 1)
     short = db(np.sqrt(np.convolve(sig.rms ** 2, np.ones(win) / win, mode="valid")))

@@ -2,7 +2,9 @@
 
 There is no validated blind SNR for a finished mix: ``snr_estimate_db`` is the difference
 between the loud-frame level (95th percentile of 50-ms frame RMS) and the noise floor (5th
-percentile), both reported beside it. Bandwidth is where the long-term spectrum falls 60 dB
+percentile), both reported beside it. Both are taken over the frames above an absolute gate of
+:data:`SILENCE_GATE_DB` (as BS.1770 gates loudness at -70 LUFS), so digital silence (a silent
+tail, a gap) does not pass for a noise floor; it is reported on its own as ``silent_s``. Bandwidth is where the long-term spectrum falls 60 dB
 below its peak for good; a cut well under Nyquist suggests lossy coding (MP3 encoders low-pass
 at 11-19 kHz) or upsampled material.
 """
@@ -15,7 +17,8 @@ import numpy as np
 from .dynamics import db
 
 CLIP_LEVEL = 0.999
-SILENCE_DB = -60.0
+SILENCE_DB = -60.0  # dBFS: edge silence (leading / trailing)
+SILENCE_GATE_DB = -70.0  # dBFS of 50-ms frame RMS: below it a frame is (digital) silence, left out of levels
 
 
 @dataclass
@@ -23,8 +26,8 @@ class QualityResult:
     clipped_samples: int  # samples inside runs of >= 3 consecutive full-scale samples
     clipping_ratio: float
     clipping: bool
-    noise_floor_db: float  # 5th percentile of 50-ms frame RMS, dBFS
-    loud_level_db: float  # 95th percentile of 50-ms frame RMS, dBFS
+    noise_floor_db: float  # 5th percentile of 50-ms frame RMS above the silence gate, dBFS
+    loud_level_db: float  # 95th percentile of 50-ms frame RMS above the silence gate, dBFS
     snr_estimate_db: float  # loud_level_db - noise_floor_db: a descriptive estimate
     bandwidth_hz: float
     nyquist_hz: float
@@ -34,6 +37,7 @@ class QualityResult:
     dc_offset: float
     sample_rate: int
     issues: list[str]
+    silent_s: float = 0.0  # seconds of 50-ms frames under the silence gate (anywhere in the track)
 
 
 def clipped_sample_count(y: np.ndarray, level: float = CLIP_LEVEL, min_run: int = 3) -> int:
@@ -66,7 +70,9 @@ def estimate_quality(y: np.ndarray, sr: int) -> QualityResult:
     frames = y[: n * frame].reshape(n, frame)  # a view: no copy of a long track
     rms = np.sqrt(np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frame) if n else np.zeros(1)
     level = db(rms)
-    floor, loud = float(np.percentile(level, 5)), float(np.percentile(level, 95))
+    gated = level[level > SILENCE_GATE_DB] if (level > SILENCE_GATE_DB).any() else level
+    floor, loud = float(np.percentile(gated, 5)), float(np.percentile(gated, 95))
+    silent_s = float(np.count_nonzero(level <= SILENCE_GATE_DB) * frame / sr)
     active = np.flatnonzero(level > SILENCE_DB)
     lead = float(active[0] * frame / sr) if active.size else y.size / sr
     trail = float((n - 1 - active[-1]) * frame / sr) if active.size else 0.0
@@ -91,4 +97,4 @@ def estimate_quality(y: np.ndarray, sr: int) -> QualityResult:
         issues.append(f"DC offset {dc:+.3f}")
     return QualityResult(clipped, round(ratio, 6), ratio > 1e-4, round(floor, 2), round(loud, 2),
                          round(loud - floor, 2), round(bw, 1), nyq, band_limited, round(lead, 2),
-                         round(trail, 2), round(dc, 5), int(sr), issues)
+                         round(trail, 2), round(dc, 5), int(sr), issues, round(silent_s, 2))

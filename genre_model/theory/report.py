@@ -91,7 +91,7 @@ class TheoryReport:
                   f"crest factor {d.crest_factor_db:.1f} dB, dynamic range {d.dynamic_range_db:.1f} dB"]
         lines += [f"**Quality (estimates):** noise floor {q.noise_floor_db:.0f} dBFS, loud level {q.loud_level_db:.0f} dBFS, "
                   f"SNR estimate {q.snr_estimate_db:.0f} dB, bandwidth {q.bandwidth_hz / 1000:.1f} of {q.nyquist_hz / 1000:.1f} kHz, "
-                  f"clipped samples {q.clipped_samples}"]
+                  f"clipped samples {q.clipped_samples}, digital silence {q.silent_s:.1f} s (left out of the levels)"]
         mi = self.mood.inputs
         lines += [f"**Mood** is a heuristic: valence {self.mood.valence:+.2f}, arousal {self.mood.arousal:+.2f} from "
                   + ", ".join(f"{k}={v}" for k, v in mi.items())]
