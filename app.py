@@ -222,6 +222,8 @@ CARD = ('<div class="card"><div class="card-title">{title}</div><div class="card
 
 def dashboard(report) -> str:
     """The ten-second read: one card per topic, big value, small note."""
+    from genre_model.theory.chords import chord_name
+
     k, t, m, c, s, tb, d, q, mood = (report.key, report.tempo, report.meter, report.chords, report.structure,
                                       report.timbre, report.dynamics, report.quality, report.mood)
     nd = "—"
@@ -230,7 +232,7 @@ def dashboard(report) -> str:
         ("Tempo", f"{t.bpm:.0f} BPM" if t.bpm else nd, f"{len(t.beats)} beats · clarity {t.confidence:.0%}" if t.bpm else t.reason),
         ("Meter", m.time_signature or nd, f"{m.subdivision} subdivision" if m.time_signature else m.reason),
         ("Chords", " – ".join(c.progression) if c.progression else nd,
-         " ".join(x.replace(":maj", "").replace(":min", "m") for x in c.progression_chords) or c.reason),
+         " ".join(map(chord_name, c.progression_chords)) or c.reason),
         ("Structure", s.form or nd, f"{len(s.segments)} section{'' if len(s.segments) == 1 else 's'}"),
         ("Timbre", tb.brightness, f"centroid {tb.spectral_centroid_hz.mean:.0f} Hz · flatness {tb.spectral_flatness.mean:.2f}"),
         ("Energy", d.energy, f"{d.onset_rate:.1f} onsets/s · RMS {d.rms_db:.0f} dBFS"),

@@ -29,8 +29,6 @@ from pathlib import Path
 
 from .audio import MAX_DURATION, SAMPLE_RATE, AudioError, decode_audio, iter_audio_files, limit_text, resample
 
-log = logging.getLogger("genre_model")
-
 CSV_FIELDS = [
     "file", "status", "error_code", "error", "duration_s", "key", "key_confidence", "tempo_bpm", "meter",
     "chords", "progression", "form", "integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "energy",

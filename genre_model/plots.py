@@ -128,11 +128,6 @@ def _scale(key) -> tuple[set[int], list[str]]:
     return {(t + s) % 12 for s in steps}, [PITCH_NAMES[(t + s) % 12] for s in steps]
 
 
-def chord_name(label: str) -> str:
-    """Harte label to a lead-sheet name: ``C:maj`` -> ``C``, ``A:min`` -> ``Am``."""
-    return label.replace(":maj", "").replace(":min", "m")
-
-
 def chromagram(chroma: np.ndarray, times: np.ndarray, *, key=None, chords=(), title=None):
     """Chromagram (pitch class over time) with the chords named in a lane above it and the key's
     scale marked on the pitch axis (explained in the title).
@@ -142,6 +137,7 @@ def chromagram(chroma: np.ndarray, times: np.ndarray, *, key=None, chords=(), ti
     chroma : shape = (12, n_frames), C first; times : frame times in s, shape = (n_frames,)
     key : a KeyResult or None; chords : objects with ``start``, ``end``, ``label``
     """
+    from .theory.chords import chord_name
     from .theory.key import PITCH_NAMES
 
     fig, (lane, ax) = _fig(height=3.4, lane=True)

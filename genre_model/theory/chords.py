@@ -92,6 +92,11 @@ def viterbi(log_emit: np.ndarray, log_trans: np.ndarray) -> np.ndarray:
     return path
 
 
+def chord_name(label: str) -> str:
+    """Harte label to a lead-sheet name: ``C:maj`` -> ``C``, ``A:min`` -> ``Am`` ("N" stays)."""
+    return label.replace(":maj", "").replace(":min", "m")
+
+
 def roman(label: str, key: KeyResult | None) -> str:
     if label == "N" or key is None or key.tonic is None:
         return label

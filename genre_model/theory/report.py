@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..audio import AudioInput, decode_audio, resample
-from .chords import ChordResult, estimate_chords, roman
+from .chords import ChordResult, chord_name, estimate_chords, roman
 from .dynamics import DynamicsResult, estimate_dynamics, measure_loudness
 from .key import KeyResult, estimate_key
 from .meter import MeterResult, estimate_meter
@@ -78,7 +78,7 @@ class TheoryReport:
         if self.chords.segments:
             shown = [s for s in self.chords.segments if s.label != "N"][:16]
             lines += ["", "**Chords:** " + " · ".join(
-                f"{s.label.replace(':maj', '').replace(':min', 'm')} ({roman(s.label, k)}) @{s.start:.1f}s" for s in shown)
+                f"{chord_name(s.label)} ({roman(s.label, k)}) @{s.start:.1f}s" for s in shown)
                 + (" …" if len(self.chords.segments) > 16 else "")]
         if self.structure.segments:
             lines += ["", "**Sections:** " + ", ".join(f"{s.label} {s.start:.0f}-{s.end:.0f}s" for s in self.structure.segments)]
