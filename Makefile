@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 APT_RUN  := ffmpeg
-APT_TEST := ffmpeg fluidsynth fluid-soundfont-gm chromium wesnoth-1.16-music fretsonfire-songs-muldjord
+APT_TEST := ffmpeg fluidsynth fluid-soundfont-gm chromium wesnoth-1.16-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
@@ -16,10 +16,14 @@ run: apt-run $(VENV)/.installed
 test: apt-test $(VENV)/.installed-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-dev
+bench: apt-test $(VENV)/.installed-dev
+	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) benchmarks/bench_predict.py
 	$(PY) benchmarks/bench_short_clips.py
 	$(PY) benchmarks/bench_theory.py
+	$(PY) benchmarks/fit_octave.py
+	$(PY) benchmarks/fit_meter.py
+	$(PY) benchmarks/bench_rhythm.py
 	$(PY) benchmarks/bench_app.py
 	$(PY) benchmarks/bench_training.py
 

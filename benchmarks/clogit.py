@@ -64,3 +64,19 @@ def main(readings: Callable[[tuple], Item | None], current: dict[str, float], na
     print(f"fitted on all dev: dev {accuracy(w, dev):.3f}, held-out {accuracy(w, test):.3f} "
           f"(weights in the code now: dev {accuracy(now, dev):.3f}, held-out {accuracy(now, test):.3f})")
     print(f"{name} =", json.dumps({k: round(float(v), 2) for k, v in zip(current, w)}))
+
+
+def loso(rows: list[tuple[str, np.ndarray, np.ndarray]], lam: float) -> tuple[dict[str, float], np.ndarray]:
+    """Leave-one-source-out: for each source, the accuracy on it of weights fitted on all the
+    other sources; and the weights fitted on every source (what the code ships).
+
+    rows : (source, features (n_candidates, n_features), is-correct (n_candidates,)) per item;
+    items without a correct candidate count as errors in the accuracy and are left out of fitting.
+    """
+    sources = sorted({s for s, _, _ in rows})
+    held = {}
+    for src in sources:
+        train = [(X, y) for s, X, y in rows if s != src and y.any()]
+        w = fit(train, lam)
+        held[src] = accuracy(w, [(X, y) for s, X, y in rows if s == src])
+    return held, fit([(X, y) for _, X, y in rows if y.any()], lam)

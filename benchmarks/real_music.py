@@ -91,3 +91,68 @@ def ctranslate2_whisper(name: str = "tiny.en") -> str | None:
     except Exception:
         return None
     return None
+
+
+ONSET_LAG_S = 0.020  # how late the onset-strength peak sits after a note's start: measured on
+# rendered MIDI with exact note times (the generator's drum clips, median of 19 clips, p10-p90 20-25 ms)
+CHART_NOTES = range(96, 101)  # Frets on Fire's expert guitar notes
+
+
+def chart_offset(folder: str | Path) -> tuple[float, list[float]]:
+    """How far the audio runs ahead of the chart in a Frets on Fire folder, in seconds (positive:
+    the guitar sounds later than the chart says), and the same measured on each third of the song.
+
+    The guitar stem's onset strength (hop 5.8 ms) is averaged at the charted expert-guitar note
+    times shifted by -0.4 .. +0.4 s; the best shift, less :data:`ONSET_LAG_S`, is found on each
+    third of the song and the offset is their median (one third of a song can lock onto a riff
+    that repeats off the grid). The thirds show whether the chart's tempo drifts against the audio."""
+    import librosa
+    import pretty_midi
+    import soundfile as sf
+
+    m = pretty_midi.PrettyMIDI(str(Path(folder) / "notes.mid"))
+    notes = np.array(sorted({n.start for i in m.instruments for n in i.notes if n.pitch in CHART_NOTES}))
+    y, sr = sf.read(Path(folder) / "guitar.ogg", dtype="float32", always_2d=True)
+    y = librosa.resample(y.mean(1), orig_sr=sr, target_sr=22050)
+    env = librosa.onset.onset_strength(y=y, sr=22050, hop_length=128)
+    fps = 22050 / 128
+    lags = np.arange(-0.4, 0.4, 0.005)
+
+    def best(ts):
+        s = [env[np.clip(np.round((ts + l) * fps).astype(int), 0, env.size - 1)].mean() for l in lags]
+        return float(lags[int(np.argmax(s))]) - ONSET_LAG_S
+
+    n = notes.size
+    thirds = [best(notes[i * n // 3: (i + 1) * n // 3]) for i in range(3)]
+    return float(np.median(thirds)), thirds
+
+
+def chart_truth(folder: str | Path):
+    """Rhythm truth of a Frets on Fire song from its chart: the chart's tempo map (one tempo in
+    all 8 Debian songs) shifted by :func:`chart_offset`, beats from the first to the last charted
+    note, bars of the chart's time signature (4/4 where the chart has none). Returns a
+    :class:`benchmarks.scores.RhythmTruth`."""
+    import pretty_midi
+
+    from benchmarks.scores import RhythmTruth
+
+    folder = Path(folder)
+    m = pretty_midi.PrettyMIDI(str(folder / "notes.mid"))
+    offset, thirds = chart_offset(folder)
+    notes = [n.start for i in m.instruments for n in i.notes if n.pitch in CHART_NOTES]
+    ts = m.time_signature_changes
+    num = ts[0].numerator if ts else 4
+    den = ts[0].denominator if ts else 4
+    beats = m.get_beats()
+    downbeats = set(np.round(m.get_downbeats(), 6)) if ts else set(np.round(beats[::4], 6))
+    lo, hi = min(notes) - 1e-3, max(notes) + 1e-3
+    keep = [b for b in beats if lo <= b <= hi]
+    bpm = float(m.get_tempo_changes()[1][0])
+    import soundfile as sf
+
+    duration = sf.info(folder / "song.ogg").duration
+    return RhythmTruth("charts", folder.name, round(bpm, 3), f"{num}/{den}",
+                       [round(float(b) + offset, 4) for b in keep],
+                       [round(float(b) + offset, 4) for b in keep if round(b, 6) in downbeats], round(duration, 3),
+                       style="metal", ensemble="recording", drums=True,
+                       notes=f"chart offset {offset * 1000:+.0f} ms (thirds {', '.join(f'{t * 1000:+.0f}' for t in thirds)} ms)")

@@ -1,0 +1,246 @@
+"""Rhythm (tempo, beats, downbeats, meter) on independent sources, with librosa and Essentia
+beside the project in the same run.
+
+    python benchmarks/bench_rhythm.py [--sources generator,scores,charts] [--limit N]
+
+Sources, each on its own row:
+
+* ``generator``: the project's own MIDI generator (benchmarks/synth.py), its held-out split
+  (seed % 5 == 0, 96 clips of 30 s);
+* ``scores``: real compositions from the music21 corpus rendered with FluidSynth
+  (benchmarks/scores.py: 118 excerpts of ~40 s; chorales, madrigals, quartets, piano pieces,
+  folk tunes; 2/4 3/4 4/4 6/8 9/8 12/8; anacruses, fermatas, ritardandi, accelerandi);
+* ``charts``: 8 real metal / rock recordings (Debian's fretsonfire-songs-muldjord and -sectoid,
+  stems mixed) with the game charts' tempo map as beat truth (benchmarks/real_music.chart_truth).
+
+Metrics (mir_eval): tempo Acc1 (within 4 %), Acc2 (x2, x1/2, x3, x1/3 allowed), beat F-measure
+(70 ms), downbeat F-measure (70 ms, on the bar lines), meter accuracy (the time signature string;
+librosa and Essentia have no meter, their row is "always 4/4", the commonest answer).
+Baselines: ``librosa.beat.beat_track`` (22.05 kHz, hop 512) and Essentia's
+``RhythmExtractor2013(method="multifeature")`` (44.1 kHz; AGPL, a benchmark-only extra:
+``pip install essentia``). Baseline answers are cached in benchmarks/.cache/rhythm-baselines.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from benchmarks.common import print_table  # noqa: E402
+from benchmarks.scores import RhythmTruth  # noqa: E402
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+BASELINE_CACHE = CACHE / "rhythm-baselines.json"
+
+
+def generator_items(split: str = "test") -> list[tuple[Path, RhythmTruth]]:
+    """The generator's clips of one split (``dev``, ``test`` or ``all``) as rhythm truth."""
+    from benchmarks.theory_dataset import CACHE as TCACHE, N_CLIPS, _clip, split_of
+
+    out = []
+    for seed in range(N_CLIPS):
+        if split != "all" and split_of(seed) != split:
+            continue
+        wav, t = _clip(seed)
+        out.append((wav, RhythmTruth("generator", f"seed {seed}", t.tempo, t.meter, t.beats, t.downbeats,
+                                     t.duration, style="generator", drums=t.drums)))
+    return out
+
+
+def score_items() -> list[tuple[Path, RhythmTruth]]:
+    from benchmarks import scores
+
+    return scores.build()
+
+
+def chart_items() -> list[tuple[Path, RhythmTruth]]:
+    """The Frets on Fire songs mixed to one wav each (cached), with their chart truth."""
+    import soundfile as sf
+
+    from benchmarks.real_music import chart_truth, fretsonfire_songs, mix_stems
+
+    out = []
+    folder = CACHE / "charts"
+    folder.mkdir(parents=True, exist_ok=True)
+    for d in fretsonfire_songs():
+        wav, meta = folder / f"{d.name.replace(' ', '_')}.wav", folder / f"{d.name.replace(' ', '_')}.json"
+        if not (wav.exists() and meta.exists()):
+            y, sr = mix_stems(d)
+            sf.write(wav, y, sr)
+            meta.write_text(json.dumps(chart_truth(d).to_dict()))
+        out.append((wav, RhythmTruth(**json.loads(meta.read_text()))))
+    return out
+
+
+SOURCES = {"generator": generator_items, "scores": score_items, "charts": chart_items}
+
+
+LOSO = {"octave": CACHE / "octave-loso.json", "meter": CACHE / "meter-loso.json"}  # written by fit_octave / fit_meter
+
+
+def held_out_weights(source: str) -> bool:
+    """Load into the analysers the weights fitted without ``source`` (benchmarks/fit_octave.py and
+    fit_meter.py write them); False (shipped weights, in-sample) when they are missing."""
+    from genre_model.theory import meter, tempo
+
+    if not all(p.exists() for p in LOSO.values()):
+        return False
+    octave, met = (json.loads(p.read_text()) for p in LOSO.values())
+    if source not in octave or source not in met:
+        return False
+    tempo.OCTAVE_WEIGHTS.update(octave[source])
+    meter.METER_WEIGHTS.update(met[source])
+    return True
+
+
+def ours(wav: Path, source: str | None = None) -> dict:
+    from genre_model.audio import decode_audio
+    from genre_model.theory.meter import estimate_meter
+    from genre_model.theory.signal import SR, Signal
+    from genre_model.theory.tempo import estimate_tempo
+
+    held = held_out_weights(source) if source else False
+
+    sig = Signal(decode_audio(wav, target_sr=SR)[0])
+    t = estimate_tempo(sig)
+    m = estimate_meter(sig, t)
+    return {"bpm": t.bpm, "beats": t.beats, "downbeats": m.downbeats, "meter": m.time_signature, "held_out": held}
+
+
+def librosa_rhythm(wav: Path) -> dict:
+    import librosa
+
+    from genre_model.audio import decode_audio
+
+    y, sr = decode_audio(wav, target_sr=22050)
+    tempo, beats = librosa.beat.beat_track(y=y, sr=sr, hop_length=512)
+    return {"bpm": float(np.atleast_1d(tempo)[0]), "beats": librosa.frames_to_time(beats, sr=sr, hop_length=512).tolist(),
+            "downbeats": None, "meter": "4/4"}
+
+
+def essentia_rhythm(wav: Path) -> dict:
+    import essentia.standard as es
+
+    from genre_model.audio import decode_audio
+
+    y, _ = decode_audio(wav, target_sr=44100)
+    bpm, beats, *_ = es.RhythmExtractor2013(method="multifeature")(y.astype(np.float32))
+    return {"bpm": float(bpm), "beats": [float(b) for b in beats], "downbeats": None, "meter": "4/4"}
+
+
+SYSTEMS = {"ours": ours, "librosa": librosa_rhythm, "essentia": essentia_rhythm}
+
+
+def score(est: dict, truth: RhythmTruth) -> dict:
+    import mir_eval
+
+    from benchmarks.theory_eval import tempo_acc
+
+    a1, a2 = tempo_acc(est["bpm"], truth.tempo)
+    f = lambda ref, e: float(mir_eval.beat.f_measure(np.asarray(ref, float), np.asarray(e or [], float)))  # noqa: E731
+    return {"acc1": a1, "acc2": a2, "beat_f": f(truth.beats, est["beats"]),
+            "downbeat_f": f(truth.downbeats, est["downbeats"]) if est["downbeats"] is not None and truth.downbeats else None,
+            "meter": float(est["meter"] == truth.meter)}
+
+
+def _run(job) -> tuple[str, str, dict]:
+    system, wav, source = job
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    t = time.perf_counter()
+    out = SYSTEMS[system](Path(wav), source) if system == "ours" else SYSTEMS[system](Path(wav))
+    out["seconds"] = time.perf_counter() - t
+    return system, str(wav), out
+
+
+def _key(system: str, wav) -> str:
+    st = Path(wav).stat()
+    return f"{system}|{wav}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def run(items: list[tuple[Path, RhythmTruth]], systems=("ours", "librosa", "essentia"), workers: int = 2) -> dict:
+    """Answers of every system on every item: {system: {wav: answer}} (baselines cached)."""
+    cache = json.loads(BASELINE_CACHE.read_text()) if BASELINE_CACHE.exists() else {}
+    answers = {s: {} for s in systems}
+    jobs = []
+    for s in systems:
+        for wav, truth in items:
+            key = _key(s, wav)
+            if s != "ours" and key in cache:
+                answers[s][str(wav)] = cache[key]
+            else:
+                jobs.append((s, str(wav), truth.source))
+    with ProcessPoolExecutor(workers) as ex:
+        for s, wav, out in ex.map(_run, jobs, chunksize=1):
+            answers[s][wav] = out
+            if s != "ours":
+                cache[_key(s, wav)] = out
+    BASELINE_CACHE.write_text(json.dumps(cache))
+    return answers
+
+
+def table(items, answers) -> None:
+    """One row per (source, system); the last column says whether 'ours' ran with weights fitted
+    on the other sources (held out) or on all of them (in-sample)."""
+    rows = []
+    by_source = defaultdict(list)
+    for wav, t in items:
+        by_source[t.source].append((wav, t))
+    for source, its in by_source.items():
+        for system in answers:
+            sc = [score(answers[system][str(w)], t) for w, t in its]
+            nod = [s for s, (_, t) in zip(sc, its) if not t.drums]
+            dbf = [s["downbeat_f"] for s in sc if s["downbeat_f"] is not None]
+            mean = lambda xs, k: f"{100 * np.mean([x[k] for x in xs]):.1f}" if xs else "-"  # noqa: E731
+            held = all(answers[system][str(w)].get("held_out") for w, _ in its)
+            note = ("other sources (held out)" if held else "all sources (IN-SAMPLE)") if system == "ours" else ""
+            rows.append([source, system, len(its), mean(sc, "acc1"), mean(sc, "acc2"), mean(sc, "beat_f"),
+                         mean(nod, "beat_f") + f" ({len(nod)})", f"{100 * np.mean(dbf):.1f}" if dbf else "-",
+                         mean(sc, "meter") if system == "ours" else f"({mean(sc, 'meter')})", note])
+    print_table(["source", "system", "n", "tempo Acc1", "tempo Acc2", "beat F", "beat F no drums (n)", "downbeat F",
+                 "meter", "ours fitted on"], rows)
+
+
+def breakdown(items, answers, by: str) -> None:
+    """Ours per value of a truth field (meter, style, curve...), beside the baselines' beat F."""
+    groups = defaultdict(list)
+    for wav, t in items:
+        groups[f"{t.source} {getattr(t, by)}"].append((wav, t))
+    rows = []
+    for g, its in sorted(groups.items()):
+        sc = {s: [score(answers[s][str(w)], t) for w, t in its] for s in answers}
+        rows.append([g, len(its), *(f"{100 * np.mean([x['acc1'] for x in sc[s]]):.0f}" for s in answers),
+                     *(f"{100 * np.mean([x['beat_f'] for x in sc[s]]):.0f}" for s in answers),
+                     f"{100 * np.mean([x['meter'] for x in sc['ours']]):.0f}"])
+    print_table([by, "n", *(f"Acc1 {s}" for s in answers), *(f"beat F {s}" for s in answers), "meter ours"], rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sources", default="generator,scores,charts")
+    ap.add_argument("--systems", default="ours,librosa,essentia")
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--breakdown", default="meter,style,curve,ensemble")
+    args = ap.parse_args()
+    items = [it for s in args.sources.split(",") for it in SOURCES[s]()[: args.limit]]
+    answers = run(items, tuple(args.systems.split(",")))
+    print("Rhythm per independent source (percent; meter of the baselines = always 4/4)\n")
+    table(items, answers)
+    for by in filter(None, args.breakdown.split(",")):
+        print()
+        breakdown(items, answers, by)
+    secs = {s: np.mean([a["seconds"] for a in answers[s].values()]) for s in answers}
+    print("\nmean seconds per item:", ", ".join(f"{s} {v:.2f}" for s, v in secs.items()))
+
+
+if __name__ == "__main__":
+    main()

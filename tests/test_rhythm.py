@@ -1,0 +1,182 @@
+"""Tempo, beats, downbeats and meter on music with known beats that the project did not compose:
+scores from the music21 corpus performed with a chosen tempo curve (benchmarks/scores.py), a
+12/8 blues shuffle written here, and a real recording from Debian's Frets on Fire songs."""
+import shutil
+import tempfile
+
+import numpy as np
+import pytest
+
+pytest.importorskip("music21", reason="music21 (requirements-dev.txt) renders the test scores")
+needs_synth = pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth not installed")
+
+
+def _f(ref, est) -> float:
+    import mir_eval
+
+    return float(mir_eval.beat.f_measure(np.asarray(ref, float), np.asarray(est, float)))
+
+
+def _analyse(pm):
+    """Render a PrettyMIDI and run tempo and meter on it: (TempoResult, MeterResult)."""
+    from benchmarks.synth import render
+    from genre_model.audio import decode_audio
+    from genre_model.theory.meter import estimate_meter
+    from genre_model.theory.signal import SR, Signal
+    from genre_model.theory.tempo import estimate_tempo
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        render(pm, f.name)
+        sig = Signal(decode_audio(f.name, target_sr=SR)[0])
+    t = estimate_tempo(sig)
+    return t, estimate_meter(sig, t)
+
+
+def _score(path, **kw):
+    from benchmarks.scores import Spec, perform
+
+    style = "folk" if path.endswith(".abc") else "chorale"
+    return perform(Spec(path, None, style), 0, **kw)
+
+
+def test_local_period_follows_a_tempo_ramp():
+    """A click track slowing from 120 to 80 BPM: the local period follows it within 3 %, and
+    the beat tracker with it hits every click."""
+    from genre_model.theory.tempo import local_acf, local_periods, track_beats
+
+    fps = 22050 / 512
+    n = int(40 * fps)
+    bpm = np.linspace(120, 80, n)
+    phase = np.cumsum(bpm / 60 / fps)
+    clicks = np.flatnonzero(np.diff(np.floor(phase)) > 0) + 1
+    onset = np.zeros(n)
+    onset[clicks] = 1.0
+    onset = np.convolve(onset, [0.3, 1.0, 0.5, 0.2], mode="same")
+    acs, hop = local_acf(onset, fps)
+    periods = local_periods(acs, hop, 60 * fps / 100, n)
+    true = 60 * fps / bpm
+    inner = slice(int(5 * fps), n - int(5 * fps))
+    assert np.max(np.abs(periods[inner] / true[inner] - 1)) < 0.03
+    beats = track_beats(onset, periods)
+    assert _f(clicks / fps, beats / fps) > 0.95
+
+
+@needs_synth
+@pytest.mark.parametrize("curve", ["ritardando", "accelerando"])
+def test_gradual_tempo_change_is_followed(curve):
+    """A Bach chorale on piano with a plain drum part, slowing to 0.6x over its last 30 % or
+    speeding up from 0.85x to 1.15x: the beats follow."""
+    pm, truth = _score("bach/bwv66.6.mxl", tactus=80, curve=curve, ensemble="piano", drums=True, fermatas=False)
+    t, _ = _analyse(pm)
+    assert t.bpm is not None and abs(t.bpm / truth.tempo - 1) < 0.04, (t.bpm, truth.tempo)
+    assert _f(truth.beats, t.beats) > 0.85
+
+
+def _blues_shuffle(tactus: float = 54.0, bars: int = 12):
+    """A 12-bar slow blues in A, 12/8 (four dotted-quarter beats per bar, each in three swung
+    eighths): kick on 1 and 3, snare on 2 and 4, ride on the 1st and 3rd eighth of each beat,
+    a walking bass on the same, piano chords on the beat. Returns (PrettyMIDI, beats, downbeats)."""
+    import pretty_midi
+
+    beat = 60.0 / tactus
+    pm = pretty_midi.PrettyMIDI(initial_tempo=tactus * 1.5)
+    kit = pretty_midi.Instrument(0, is_drum=True)
+    bass = pretty_midi.Instrument(33)
+    keys = pretty_midi.Instrument(4)
+    roots = [45, 50, 45, 45, 50, 50, 45, 45, 52, 50, 45, 52][:bars]  # A7 D7 A7 A7 D7 D7 A7 A7 E7 D7 A7 E7
+    beats, downbeats = [], []
+    for b, root in enumerate(roots):
+        for k in range(4):
+            t = (b * 4 + k) * beat
+            beats.append(t)
+            if k == 0:
+                downbeats.append(t)
+            for e, vel in ((0, 90), (2, 60)):
+                kit.notes.append(pretty_midi.Note(vel, 51, t + e * beat / 3, t + e * beat / 3 + 0.1))
+            kit.notes.append(pretty_midi.Note(100 if k in (0, 2) else 95, 36 if k in (0, 2) else 38, t, t + 0.1))
+            walk = [0, 4, 7, 9][k]
+            bass.notes.append(pretty_midi.Note(95, root - 12 + walk, t, t + beat * 0.6))
+            bass.notes.append(pretty_midi.Note(70, root - 12 + walk + 2, t + 2 * beat / 3, t + beat * 0.95))
+            for p in (root + 12, root + 16, root + 19, root + 22):
+                keys.notes.append(pretty_midi.Note(70 if k else 85, p, t, t + beat * 0.5))
+    pm.instruments += [kit, bass, keys]
+    return pm, beats, downbeats
+
+
+@needs_synth
+@pytest.mark.xfail(strict=True, reason="known failure (issue 10): a slow 12/8 shuffle is read at its "
+                   "eighth-note pulse (3x, 161 BPM); the octave logit's prior, fitted on the sources, "
+                   "rules out a 54-BPM ternary tactus")
+def test_12_8_shuffle():
+    pm, beats, downbeats = _blues_shuffle()
+    t, m = _analyse(pm)
+    assert t.bpm is not None and abs(t.bpm / 54.0 - 1) < 0.04, t.bpm
+    assert _f(beats, t.beats) > 0.9
+    assert m.subdivision == "ternary" and m.time_signature in ("12/8", "6/8"), m
+    assert m.time_signature == "12/8", m.scores
+
+
+@needs_synth
+def test_2_4_march():
+    """A 2/4 reel from Ryan's Mammoth Collection on accordion over a kick-snare march beat."""
+    pm, truth = _score("ryansMammoth/7thRegimentReel.abc", tactus=110, curve="steady", ensemble="accordion", drums=True)
+    assert truth.meter == "2/4"
+    t, m = _analyse(pm)
+    assert abs(t.bpm / 110 - 1) < 0.04 and _f(truth.beats, t.beats) > 0.9
+    assert m.time_signature == "2/4", m.scores
+    assert _f(truth.downbeats, m.downbeats) > 0.8
+
+
+@needs_synth
+def test_slow_organ_chorale_without_drums():
+    """Bach's BWV 66.6 on organ, no drums, quarter = 66 (held fermatas off): the slow attacks
+    still give the tactus or its double, and beats on the score's quarters."""
+    pm, truth = _score("bach/bwv66.6.mxl", tactus=66, curve="steady", ensemble="organ", drums=False, fermatas=False)
+    t, _ = _analyse(pm)
+    assert t.bpm is not None and min(abs(t.bpm / (66 * k) - 1) for k in (1, 2)) < 0.04, t.bpm
+    quarters = np.asarray(truth.beats)
+    grid = quarters if abs(t.bpm / 66 - 1) < 0.04 else np.sort(np.r_[quarters, quarters[:-1] + np.diff(quarters) / 2])
+    assert _f(grid, t.beats) > 0.6
+
+
+@needs_synth
+@pytest.mark.xfail(strict=True, reason="known failure (issue 10): 4/4 and the beats are right, but with "
+                   "kick on 1 and 3 and a chord on every beat the bar phase lands on beat 3")
+def test_anacrusis_puts_downbeats_on_the_bar_lines():
+    """BWV 66.6 opens with a one-beat pickup: beats start on it, downbeats on the bar lines."""
+    pm, truth = _score("bach/bwv66.6.mxl", tactus=90, curve="steady", ensemble="strings", drums=True, fermatas=False)
+    assert truth.anacrusis and truth.beats[0] < truth.downbeats[0]
+    t, m = _analyse(pm)
+    assert _f(truth.beats, t.beats) > 0.9
+    assert m.time_signature == "4/4", m.scores
+    assert _f(truth.downbeats, m.downbeats) > 0.8
+
+
+def test_real_recordings_against_their_charts():
+    """Real metal / rock recordings (Debian's fretsonfire-songs-muldjord and -sectoid, stems
+    mixed, the first 60 s of charted music) against the game charts' beat grids (95-190 BPM).
+    Measured when written: every song at the chart's tempo or its half (4 of 8 at the half:
+    their drums play half-time feels over 170-180 BPM charts), beat F at that level 0.08-1.0,
+    mean 0.55; the mean is held above 0.45 (Essentia's full-song mean is 0.65)."""
+    import mir_eval
+
+    from benchmarks.real_music import chart_truth, fretsonfire_songs, mix_stems
+    from genre_model.audio import resample
+    from genre_model.theory.signal import SR, Signal
+    from genre_model.theory.tempo import estimate_tempo
+
+    songs = fretsonfire_songs()
+    if not songs:
+        pytest.skip("apt-get install fretsonfire-songs-muldjord fretsonfire-songs-sectoid (real recordings with charts)")
+    fs = []
+    for folder in songs:
+        truth = chart_truth(folder)
+        y, sr = mix_stems(folder)
+        start = truth.beats[0]
+        t = estimate_tempo(Signal(resample(y.mean(1)[int(start * sr): int((start + 60) * sr)], sr, SR)))
+        ref = np.array([b - start for b in truth.beats if start <= b < start + 60])
+        level = [k for k in (1, 2) if t.bpm and abs(t.bpm * k / truth.tempo - 1) < 0.04]
+        assert level, (folder.name, t.bpm, truth.tempo)
+        k = level[0]
+        fs.append(max(float(mir_eval.beat.f_measure(ref[i::k], np.asarray(t.beats))) for i in range(k)))
+    assert np.mean(fs) > 0.45, fs
