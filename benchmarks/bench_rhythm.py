@@ -43,7 +43,7 @@ BASELINE_CACHE = CACHE / "rhythm-baselines.json"
 
 def generator_items(split: str = "test") -> list[tuple[Path, RhythmTruth]]:
     """The generator's clips of one split (``dev``, ``test`` or ``all``) as rhythm truth."""
-    from benchmarks.theory_dataset import CACHE as TCACHE, N_CLIPS, _clip, split_of
+    from benchmarks.theory_dataset import N_CLIPS, _clip, split_of
 
     out = []
     for seed in range(N_CLIPS):
