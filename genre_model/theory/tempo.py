@@ -49,11 +49,13 @@ class TempoResult:
 
 
 def _acf(o: np.ndarray) -> np.ndarray:
-    o = o - o.mean()
-    n = 1 << int(np.ceil(np.log2(2 * o.size)))
-    f = np.fft.rfft(o, n)
-    ac = np.fft.irfft(f * np.conj(f), n)[: o.size]
-    return ac / (ac[0] + 1e-12)
+    """Autocorrelation along the last axis (mean removed), normalised to 1 at lag 0."""
+    o = o - o.mean(-1, keepdims=True)
+    size = o.shape[-1]
+    n = 1 << int(np.ceil(np.log2(2 * size)))
+    f = np.fft.rfft(o, n, axis=-1)
+    ac = np.fft.irfft(f * np.conj(f), n, axis=-1)[..., :size]
+    return ac / (ac[..., :1] + 1e-12)
 
 
 def _ac_at(ac: np.ndarray, lag: float) -> float:
@@ -84,11 +86,7 @@ def local_acf(onset: np.ndarray, fps: float) -> tuple[np.ndarray, int]:
         return _acf(onset)[None, :], n
     o = np.pad(onset - onset.mean(), (win // 2, win // 2))
     frames = np.lib.stride_tricks.sliding_window_view(o, win)[::hop] * np.hanning(win)
-    frames = frames - frames.mean(1, keepdims=True)
-    m = 1 << int(np.ceil(np.log2(2 * win)))
-    f = np.fft.rfft(frames, m, axis=1)
-    ac = np.fft.irfft(f * np.conj(f), m, axis=1)[:, :win]
-    return ac / (ac[:, :1] + 1e-12), hop
+    return _acf(frames), hop
 
 
 def local_periods(acs: np.ndarray, hop: int, period: float, n: int) -> np.ndarray:
