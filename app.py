@@ -74,8 +74,9 @@ class Engine:
             self.error = "no genre model configured: set GENRE_MODEL (Hub id or local folder) or pass --model"
             return self
         try:
-            self.classifier = GenreClassifier(self.model_id, threads=ENCODER_THREADS, max_duration=MAX_DURATION_S,
-                                              batch_size=4)
+            device = "cuda" if torch.cuda.is_available() else "cpu"  # a Space on GPU hardware: fp16 there
+            self.classifier = GenreClassifier(self.model_id, device=device, threads=ENCODER_THREADS,
+                                              max_duration=MAX_DURATION_S, batch_size=8 if device == "cuda" else 4)
         except ModelLoadError as e:
             self.error = f"{e}"
         except Exception as e:  # a broken folder, an incompatible checkpoint...
