@@ -97,9 +97,10 @@ class Engine:
         with self._lock:  # one encoder pass at a time: it uses ENCODER_THREADS cores
             return self.classifier.predict(y16, sr=SAMPLE_RATE)
 
-    def stream(self, y: np.ndarray, sr: int, *, genre: bool, theory: bool, pictures: bool):
-        """Run the requested parts on decoded samples; yields a :class:`Result` when the genre is
-        known (if asked for) and again, complete, when the report and pictures are done."""
+    def stream(self, y: np.ndarray, sr: int, *, genre: bool, theory: bool, pictures: bool, loudness=None):
+        """Run the requested parts on decoded samples (``loudness``: the channels' measurements from
+        :func:`decode`); yields a :class:`Result` when the genre is known (if asked for) and again,
+        complete, when the report and pictures are done."""
         from genre_model import plots
         from genre_model.theory import analyze_signal
 
@@ -112,7 +113,7 @@ class Engine:
                 res.genre_error = self.error
             else:  # the encoder and the theory (numpy) release the GIL: run them side by side
                 job = _POOL.submit(self._predict, y16)
-        theory_job = _POOL.submit(analyze_signal, y, sr) if (theory or pictures) else None
+        theory_job = _POOL.submit(analyze_signal, y, sr, loudness=loudness) if (theory or pictures) else None
         if job is not None:
             try:
                 res.prediction = job.result()
@@ -173,13 +174,19 @@ def user_error(message: str, title: str = "Cannot use this audio") -> gr.Error:
     return gr.Error(message, title=title, print_exception=False)
 
 
-def decode(path) -> tuple[np.ndarray, int]:
-    """Decode an upload once, at its own rate (loudness and quality need it); clear errors."""
+def decode(path, measure: bool = True) -> tuple[np.ndarray, int, "Loudness | None"]:
+    """Decode an upload once, at its own rate (loudness and quality need it), with the channels'
+    loudness, peaks and clipping measured on the way when ``measure``; clear errors."""
+    from genre_model.audio import MIN_DURATION
+    from genre_model.theory.report import decode_measured
+
     if not path:
         raise user_error(f"No audio received: upload a file ({limits_text()}) or record from the microphone.",
                          title="No audio")
     try:
-        return decode_audio(path, target_sr=None, max_duration=MAX_DURATION_S, allow_silent=True)
+        if measure:
+            return decode_measured(path, max_duration=MAX_DURATION_S, min_duration=MIN_DURATION)
+        return (*decode_audio(path, target_sr=None, max_duration=MAX_DURATION_S, allow_silent=True), None)
     except AudioError as e:
         raise user_error(f"{e}") from None
 
@@ -291,9 +298,9 @@ def build_demo(engine: Engine, delete_cache: tuple[int, int] | None = CACHE_CLEA
     the same process (tests) passes None."""
     def analyze_ui(path):
         """The page: the genre first, then the report and pictures (a generator)."""
-        y, sr = decode(path)
+        y, sr, loudness = decode(path)
         skip = gr.skip()
-        for res in engine.stream(y, sr, genre=True, theory=True, pictures=True):
+        for res in engine.stream(y, sr, genre=True, theory=True, pictures=True, loudness=loudness):
             p = res.prediction
             label = {t.label: t.score for t in p.top} if p is not None else None
             timeline = res.figures.get("timeline")
@@ -315,8 +322,8 @@ def build_demo(engine: Engine, delete_cache: tuple[int, int] | None = CACHE_CLEA
             "summary" (one readable line per topic) and "theory" (key, tempo, meter, chords,
             structure, timbre, dynamics, quality, mood).
         """
-        y, sr = decode(audio)
-        return engine.analyze(y, sr, genre=True, theory=True, pictures=False).to_json()
+        y, sr, loudness = decode(audio)
+        return engine.analyze(y, sr, genre=True, theory=True, pictures=False, loudness=loudness).to_json()
 
     def api_genre(audio: str) -> dict:
         """Genre of a whole song from a fine-tuned Whisper encoder (GTZAN's 10 genres).
@@ -327,7 +334,7 @@ def build_demo(engine: Engine, delete_cache: tuple[int, int] | None = CACHE_CLEA
             dict with "genre" (label, top, probabilities, timeline per 30-s window) or null with the
             reason in "genre_error" (no model, digital silence...), "duration_s", "elapsed_s".
         """
-        y, sr = decode(audio)
+        y, sr, _ = decode(audio, measure=False)
         return engine.analyze(y, sr, genre=True, theory=False, pictures=False).to_json()
 
     def api_theory(audio: str) -> dict:
@@ -340,8 +347,8 @@ def build_demo(engine: Engine, delete_cache: tuple[int, int] | None = CACHE_CLEA
             dict with "summary" (one readable line per topic) and "theory" (every measurement,
             each topic with a "reason" when it cannot be determined).
         """
-        y, sr = decode(audio)
-        return engine.analyze(y, sr, genre=False, theory=True, pictures=False).to_json()
+        y, sr, loudness = decode(audio)
+        return engine.analyze(y, sr, genre=False, theory=True, pictures=False, loudness=loudness).to_json()
 
     model_note = (f"Genre model: `{engine.model_id}`" if engine.classifier is not None
                   else f"⚠️ Genre unavailable — {engine.error}. Spectrogram and theory report still work.")

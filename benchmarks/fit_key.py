@@ -18,15 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.clogit import main  # noqa: E402
 from benchmarks.synth import Truth  # noqa: E402
 from benchmarks.theory_dataset import split_of  # noqa: E402
-from genre_model.audio import decode_audio  # noqa: E402
 from genre_model.theory import key as K  # noqa: E402
-from genre_model.theory.report import analyze_signal  # noqa: E402
+from genre_model.theory.report import analyze_signal, decode_measured  # noqa: E402
 
 
 def readings(item: tuple[Path, Truth]) -> tuple[str, np.ndarray, np.ndarray]:
     """(split, features (24, n_features), is-the-true-key (24,)) of one clip."""
     wav, truth = item
-    report, sig = analyze_signal(*decode_audio(wav, target_sr=None))
+    y, sr, loudness = decode_measured(wav)
+    report, sig = analyze_signal(y, sr, loudness=loudness)
     chords = [(s.label, s.end - s.start) for s in report.chords.segments]
     X = K.key_features(sig.chroma.mean(1), K.DEFAULT_PROFILE, sig.bass_chroma.mean(1), chords)
     _, labels = K.key_templates()

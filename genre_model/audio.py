@@ -88,8 +88,9 @@ def _name(source) -> str:
     return "the audio"
 
 
-def to_mono_float32(array: np.ndarray) -> np.ndarray:
-    """Mix any PCM array down to mono float32 in [-1, 1].
+def to_float32_frames(array: np.ndarray) -> np.ndarray:
+    """Any PCM array as float32 in [-1, 1], channels kept: shape = (n_samples,) or
+    (n_samples, n_channels).
 
     Parameters
     ----------
@@ -111,6 +112,12 @@ def to_mono_float32(array: np.ndarray) -> np.ndarray:
         a = a.astype(np.float32, copy=False)
     else:
         raise AudioError("not_audio", f"samples of type {a.dtype} are not audio")
+    return a
+
+
+def to_mono_float32(array: np.ndarray) -> np.ndarray:
+    """Mix any PCM array down to mono float32 in [-1, 1] (what :func:`to_float32_frames` takes)."""
+    a = to_float32_frames(array)
     if a.ndim == 2:  # channel by channel: numpy's mean over a short inner axis is ~10x slower
         mono = a[:, 0].astype(np.float32, copy=True)
         for c in range(1, a.shape[1]):
@@ -133,9 +140,12 @@ class _MonoSink:
     streaming resampler), so memory holds the mono result plus one block whatever the channel
     count and the rate."""
 
-    def __init__(self, in_rate: int, out_rate: int, expected_frames: int = 0):
+    def __init__(self, in_rate: int, out_rate: int, expected_frames: int = 0, observe=None):
         import soxr
 
+        self.observe = observe
+        if observe is not None:
+            observe.reset()  # a decoder that starts over (libsndfile gave up, ffmpeg retries) starts it over too
         self.in_rate, self.out_rate = int(in_rate), int(out_rate)
         self.stream = soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32", quality="HQ") \
             if in_rate != out_rate else None
@@ -152,6 +162,8 @@ class _MonoSink:
         self.n += y.size
 
     def add(self, block: np.ndarray, last: bool = False) -> None:
+        if self.observe is not None:
+            self.observe(block, self.in_rate)
         mono = to_mono_float32(block)
         self._append(self.stream.resample_chunk(mono, last=last) if self.stream is not None else mono)
 
@@ -169,7 +181,7 @@ def check_shape(channels: int, rate: int, name: str) -> None:
         raise AudioError("not_audio", f"{name} has a sample rate of {rate} Hz, outside 1 kHz-768 kHz")
 
 
-def _read_soundfile(data, limits: AudioLimits, name: str, target_sr: int | None):
+def _read_soundfile(data, limits: AudioLimits, name: str, target_sr: int | None, observe=None):
     """Read with libsndfile in blocks, mixed down and resampled on the fly to ``target_sr`` (None:
     the file's rate, capped at :data:`MAX_KEPT_RATE`). Returns (mono, rate) or None when libsndfile
     cannot parse the data."""
@@ -185,7 +197,7 @@ def _read_soundfile(data, limits: AudioLimits, name: str, target_sr: int | None)
             # read at most the cap (+1 s) so a file with a lying header cannot blow memory
             cap = int((limits.max_duration + 1) * sr)
             total = min(cap, f.frames) if f.frames > 0 else cap
-            sink = _MonoSink(sr, out_rate, total)
+            sink = _MonoSink(sr, out_rate, total, observe)
             block = max(BLOCK_SAMPLES // channels, 1)
             done = 0
             while done < total:
@@ -203,9 +215,44 @@ def _read_soundfile(data, limits: AudioLimits, name: str, target_sr: int | None)
         return None
 
 
-def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | None) -> tuple[np.ndarray, int]:
-    """Decode through the ffmpeg program straight to mono float32 at ``target_sr``
-    (:data:`FFMPEG_NATIVE_RATE` when None). Returns (y, rate)."""
+def _read_exact(fh, n: int) -> bytes:
+    out = b""
+    while len(out) < n:
+        got = fh.read(n - len(out))
+        if not got:
+            break
+        out += got
+    return out
+
+
+def _wav_stream_header(fh) -> tuple[int, int] | None:
+    """(channels, rate) from the head of a float WAV stream that ffmpeg writes to a pipe; the file
+    position is left at the first sample. None when the stream ends first (ffmpeg failed)."""
+    head = _read_exact(fh, 12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    channels = rate = 0
+    while True:
+        chunk = _read_exact(fh, 8)
+        if len(chunk) < 8:
+            return None
+        size = int.from_bytes(chunk[4:8], "little")
+        if chunk[:4] == b"data":
+            return (channels, rate) if channels else None
+        body = _read_exact(fh, size + (size & 1))
+        if chunk[:4] == b"fmt " and len(body) >= 8:
+            channels = int.from_bytes(body[2:4], "little")
+            rate = int.from_bytes(body[4:8], "little")
+
+
+def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | None,
+                   observe=None) -> tuple[np.ndarray, int]:
+    """Decode through the ffmpeg program to float32 at ``target_sr`` (:data:`FFMPEG_NATIVE_RATE`
+    when None), read from its pipe block by block into mono (ffmpeg mixes down itself unless
+    ``observe`` wants the channels). Returns (y, rate)."""
+    import tempfile
+    import threading
+
     rate = target_sr or FFMPEG_NATIVE_RATE
     exe = shutil.which("ffmpeg")
     if exe is None:
@@ -218,23 +265,62 @@ def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | N
     # only local files and pipes (a playlist or a crafted file cannot make ffmpeg fetch URLs), one
     # decoding thread (other users' analyses share the CPU), the cap plus a second at most
     cmd = [exe, "-nostdin", "-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file,pipe",
-           "-threads", "1", "-i", path, "-t", f"{cap:.3f}", "-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=300)
-    except subprocess.TimeoutExpired:
-        raise AudioError("undecodable", f"decoding {name} took too long (over 300 s)") from None
-    err = proc.stderr.decode("utf-8", "replace").strip()
-    if proc.returncode != 0 or not proc.stdout:
+           "-threads", "1", "-i", path, "-t", f"{cap:.3f}", "-vn"] + (["-ac", "1"] if observe is None else []) \
+        + ["-ar", str(rate), "-c:a", "pcm_f32le", "-f", "wav", "-"]
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty ffmpeg cannot block on it
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors)
+        timer = threading.Timer(300, proc.kill)
+        timer.start()
+        try:
+            got, too_long = _read_ffmpeg_stream(proc, limits, name, cap, observe)
+        finally:
+            proc.stdout.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            timer.cancel()
+        errors.seek(0)
+        err = errors.read().decode("utf-8", "replace").strip()
+    if proc.returncode == -9 and not too_long and got is None:
+        raise AudioError("undecodable", f"decoding {name} took too long (over 300 s)")
+    if too_long:
+        _too_long(None, limits, name)
+    if got is None or proc.returncode != 0:
         if "does not contain any stream" in err or "Output file does not contain" in err \
                 or "matches no streams" in err:
             raise AudioError("not_audio", f"{name} contains no audio stream")
         last = (err.splitlines()[-1] if err else "no output").replace(path, Path(path).name)
         last = last.split(": ", 1)[-1] if last.startswith(Path(path).name) else last
         raise AudioError("undecodable", f"{name} could not be decoded as audio ({last})")
-    y = np.frombuffer(proc.stdout, dtype=np.float32).copy()
-    if y.size >= int(cap * rate):
-        _too_long(None, limits, name)
-    return y, rate
+    return got
+
+
+def _read_ffmpeg_stream(proc, limits: AudioLimits, name: str, cap: float, observe):
+    """((mono, rate) or None when ffmpeg wrote no audio, whether the cap was reached)."""
+    header = _wav_stream_header(proc.stdout)
+    if header is None:
+        return None, False
+    channels, rate = header
+    check_shape(channels, rate, name)
+    sink = _MonoSink(rate, rate, 0, observe)
+    frame_bytes = 4 * channels
+    block = max(BLOCK_SAMPLES // channels, 1) * frame_bytes
+    done, limit, rest = 0, int(cap * rate), b""
+    while True:
+        data = _read_exact(proc.stdout, block)
+        if not data:
+            break
+        data = rest + data
+        whole = len(data) // frame_bytes * frame_bytes
+        rest = data[whole:]
+        frames = np.frombuffer(data[:whole], dtype="<f4").reshape(-1, channels)
+        done += frames.shape[0]
+        if done >= limit:
+            return None, True
+        if frames.size:
+            sink.add(frames)
+    y = sink.result()
+    return ((y, rate) if y.size else None), False
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -261,7 +347,8 @@ def _too_long(duration: float | None, limits: AudioLimits, name: str):
     raise AudioError("too_long", said + " (trim it, or raise the limit: --max-minutes, or GENRE_MAX_MINUTES for the app)")
 
 
-def _decode_file(path: str, limits: AudioLimits, name: str, target_sr: int | None) -> tuple[np.ndarray, int]:
+def _decode_file(path: str, limits: AudioLimits, name: str, target_sr: int | None,
+                 observe=None) -> tuple[np.ndarray, int]:
     if not os.path.exists(path):
         raise AudioError("undecodable", f"{name} does not exist")
     if os.path.getsize(path) == 0:
@@ -272,26 +359,32 @@ def _decode_file(path: str, limits: AudioLimits, name: str, target_sr: int | Non
         raise AudioError("not_audio", f"{name} is a text file, not audio")
     ext = Path(path).suffix.lower()
     if ext in _SOUNDFILE_EXTS or not ext:
-        got = _read_soundfile(path, limits, name, target_sr)
+        got = _read_soundfile(path, limits, name, target_sr, observe)
         if got is not None:
             return got
-    return _ffmpeg_decode(path, limits, name, target_sr)
+    return _ffmpeg_decode(path, limits, name, target_sr, observe)
 
 
-def _finish(y: np.ndarray, sr: int, target_sr: int | None) -> tuple[np.ndarray, int]:
+def _finish(y: np.ndarray, sr: int, target_sr: int | None, observe=None) -> tuple[np.ndarray, int]:
+    if observe is not None:
+        frames = to_float32_frames(y)
+        observe.reset()
+        for i in range(0, frames.shape[0], 1 << 16):
+            observe(frames[i:i + (1 << 16)], int(sr))
+        y = frames
     y = to_mono_float32(y)
     if target_sr is None:
         return y, int(sr)
     return resample(y, int(sr), target_sr), target_sr
 
 
-def _decode_bytes(data: bytes, limits: AudioLimits, target_sr: int | None) -> tuple[np.ndarray, int]:
+def _decode_bytes(data: bytes, limits: AudioLimits, target_sr: int | None, observe=None) -> tuple[np.ndarray, int]:
     name = "the uploaded data"
     if len(data) == 0:
         raise AudioError("empty", "the audio data is empty (0 bytes)")
     if _looks_like_text(data[:4096]):
         raise AudioError("not_audio", "the data is text, not audio")
-    got = _read_soundfile(io.BytesIO(data), limits, name, target_sr)
+    got = _read_soundfile(io.BytesIO(data), limits, name, target_sr, observe)
     if got is not None:
         return got
     import tempfile
@@ -299,7 +392,7 @@ def _decode_bytes(data: bytes, limits: AudioLimits, target_sr: int | None) -> tu
     with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:
         tmp.write(data)
         tmp.flush()
-        return _ffmpeg_decode(tmp.name, limits, name, target_sr)
+        return _ffmpeg_decode(tmp.name, limits, name, target_sr, observe)
 
 
 def load_audio(
@@ -325,6 +418,7 @@ def decode_audio(
     min_duration: float = MIN_DURATION,
     max_duration: float = MAX_DURATION,
     allow_silent: bool = False,
+    observe=None,
 ) -> tuple[np.ndarray, int]:
     """Decode ``source`` into mono float32 samples at ``target_sr`` (None: the file's own rate;
     44.1 kHz for formats only ffmpeg reads).
@@ -336,6 +430,11 @@ def decode_audio(
     sr : sample rate of a bare array ``source``; ignored otherwise
     target_sr : output rate in Hz, or None to keep the source's rate
     allow_silent : accept digital silence (the theory report describes it instead of refusing)
+    observe : optional measurement that needs the channels (e.g.
+        :class:`genre_model.theory.loudness.ChannelMeter`): called as ``observe(block, rate)`` with
+        each decoded block before the mixdown, ``block.shape = (n_frames, n_channels)`` float32 at
+        the decoded rate (the file's own, or 44.1 kHz for formats only ffmpeg reads), after
+        ``observe.reset()`` at the start of each decoding attempt
     min_duration, max_duration : bounds in seconds; outside them an AudioError is raised
 
     Returns
@@ -350,9 +449,9 @@ def decode_audio(
     limits = AudioLimits(min_duration, max_duration)
     name = _name(source)
     if isinstance(source, (str, os.PathLike)):
-        y, rate = _decode_file(os.fspath(source), limits, name, target_sr)
+        y, rate = _decode_file(os.fspath(source), limits, name, target_sr, observe)
     elif isinstance(source, (bytes, bytearray, memoryview)):
-        y, rate = _decode_bytes(bytes(source), limits, target_sr)
+        y, rate = _decode_bytes(bytes(source), limits, target_sr, observe)
     elif isinstance(source, tuple):
         if len(source) != 2:
             raise AudioError("not_audio", "expected a (sample_rate, samples) pair")
@@ -366,11 +465,11 @@ def decode_audio(
             raise AudioError("empty", "the audio contains no samples")
         if array.shape[0] / rate > limits.max_duration and array.ndim >= 1:
             _too_long(array.shape[0] / rate, limits, name)
-        y, rate = _finish(array, int(rate), target_sr)
+        y, rate = _finish(array, int(rate), target_sr, observe)
     elif isinstance(source, np.ndarray):
         if source.size == 0:
             raise AudioError("empty", "the audio contains no samples")
-        y, rate = _finish(source, int(sr or SAMPLE_RATE), target_sr)
+        y, rate = _finish(source, int(sr or SAMPLE_RATE), target_sr, observe)
     elif source is None:
         raise AudioError("empty", "no audio was given")
     else:

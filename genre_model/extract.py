@@ -27,7 +27,7 @@ import os
 import sys
 from pathlib import Path
 
-from .audio import MAX_DURATION, SAMPLE_RATE, AudioError, decode_audio, iter_audio_files, limit_text, resample
+from .audio import MAX_DURATION, MIN_DURATION, SAMPLE_RATE, AudioError, iter_audio_files, limit_text, resample
 
 CSV_FIELDS = [
     "file", "status", "error_code", "error", "duration_s", "key", "key_confidence", "tempo_bpm", "meter",
@@ -103,14 +103,14 @@ class Writer:
 def analyze_file(path: str, *, classifier=None, max_duration: float = MAX_DURATION) -> dict:
     """One row: the theory report (and the genre when a classifier is given) of one file, or the
     reason it could not be analysed. One decode serves both."""
-    from .theory import analyze_signal
+    from .theory.report import analyze_signal, decode_measured
 
     row: dict = {"file": path}
     try:
-        y, sr = decode_audio(path, target_sr=None, allow_silent=True, max_duration=max_duration)
+        y, sr, loudness = decode_measured(path, max_duration=max_duration, min_duration=MIN_DURATION)
     except AudioError as e:
         return row | {"status": "error", "error_code": e.code, "error": str(e)}
-    report, _ = analyze_signal(y, sr)
+    report, _ = analyze_signal(y, sr, loudness=loudness)
     row |= {"status": "ok", "duration_s": report.duration_s, "summary": report.summary(), "theory": report.to_dict()}
     if classifier is not None:
         try:

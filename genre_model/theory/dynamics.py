@@ -1,15 +1,16 @@
-"""Energy, dynamics and loudness (ITU-R BS.1770 / EBU R128 through pyloudnorm).
+"""Energy and dynamics, with the loudness measured on the channels (:mod:`.loudness`).
 
-Loudness is measured on the audio at its own sample rate (not the 22 kHz analysis copy):
-integrated loudness (LUFS), loudness range (LU), sample peak and true peak (4x oversampled,
-dBTP), and PLR = true peak - integrated loudness.
+Loudness comes from the audio's channels at their own sample rate (not the mono 22 kHz analysis
+copy): integrated loudness (LUFS), loudness range (LU), sample peak and true peak (dBTP, the
+highest channel), PLR = true peak - integrated loudness, and each channel's levels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .loudness import ChannelLevels, Loudness, db, measure_loudness
 from .signal import Signal
 
 
@@ -27,26 +28,7 @@ class DynamicsResult:
     crest_factor_db: float  # sample peak over overall RMS
     dynamic_range_db: float  # 95th minus 10th percentile of 3-s short-term RMS (dB)
     reason: str = ""
-
-
-def db(x: float | np.ndarray, floor: float = 1e-10):
-    return 20 * np.log10(np.maximum(x, floor))
-
-
-def true_peak(y: np.ndarray, sr: int, block: int = 1 << 18) -> float:
-    """Linear true peak: the sample peak of the signal oversampled 4x (BS.1770-4 Annex 2), streamed
-    block by block through soxr's resampler, so memory holds 4 blocks, not a 4x copy of the track."""
-    import soxr
-
-    if not y.size:
-        return 0.0
-    stream = soxr.ResampleStream(sr, 4 * sr, 1, dtype="float32", quality="HQ")
-    peak = 0.0
-    for i in range(0, y.size, block):
-        out = stream.resample_chunk(np.ascontiguousarray(y[i:i + block], dtype=np.float32), last=i + block >= y.size)
-        if out.size:
-            peak = max(peak, float(np.abs(out).max()))
-    return peak
+    channels: list[ChannelLevels] = field(default_factory=list)  # each channel's RMS, peaks, clipping
 
 
 def audible_frames(sig: Signal) -> np.ndarray:
@@ -72,43 +54,9 @@ def onset_rate(sig: Signal) -> float:
     return len(peaks) / max(float(keep.sum()) * sig.hop / sig.sr, 1e-9)
 
 
-@dataclass
-class Loudness:
-    """BS.1770 measurements of the audio at its own rate (see :func:`measure_loudness`)."""
-
-    integrated_lufs: float | None
-    loudness_range_lu: float | None
-    sample_peak: float  # linear
-    true_peak: float  # linear
-    mean_square: float  # linear, over the whole track
-    reason: str = ""
-
-
-def measure_loudness(y_native: np.ndarray, sr_native: int) -> Loudness:
-    """Integrated loudness, loudness range (pyloudnorm), sample and true peak of mono samples at
-    their own rate. Pure numpy/scipy/soxr work, so it can run beside the 22 kHz analyses."""
-    import pyloudnorm
-
-    meter = pyloudnorm.Meter(sr_native)
-    y64 = y_native.astype(np.float64)
-    reason = ""
-    try:
-        lufs = float(meter.integrated_loudness(y64))
-        lufs = None if not np.isfinite(lufs) else round(lufs, 2)
-    except ValueError as e:  # shorter than one 400-ms block
-        lufs, reason = None, f"integrated loudness not measurable: {e}"
-    try:
-        lra = float(meter.loudness_range(y64))
-        lra = round(lra, 2) if np.isfinite(lra) else None
-    except (ValueError, IndexError):
-        lra = None
-    peak = float(np.max(np.abs(y_native))) if y_native.size else 0.0
-    return Loudness(lufs, lra, peak, true_peak(y_native, sr_native), float(y64 @ y64) / max(y64.size, 1), reason)
-
-
 def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int, loudness: Loudness | None = None) -> DynamicsResult:
     """Energy and dynamics from the shared :class:`Signal`, loudness from ``loudness`` (measured
-    here from ``y_native`` at ``sr_native`` when not given)."""
+    here from ``y_native`` at ``sr_native`` when not given: then only the mono samples' levels)."""
     ld = loudness or measure_loudness(y_native, sr_native)
     lufs, tp = ld.integrated_lufs, ld.true_peak
     rms_frames = db(sig.rms)[audible_frames(sig)]  # digital silence does not lower the mean level
@@ -126,5 +74,5 @@ def estimate_dynamics(sig: Signal, y_native: np.ndarray, sr_native: int, loudnes
         round(float(db(tp)) - lufs, 2) if lufs is not None else None,
         round(float(db(ld.sample_peak) - db(overall_rms)), 2),
         round(float(np.percentile(short, 95) - np.percentile(short, 10)), 2) if short.size else 0.0,
-        ld.reason,
+        ld.reason, ld.channels,
     )

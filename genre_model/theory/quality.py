@@ -14,16 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dynamics import db
+from .loudness import Loudness, clipped_sample_count, db
 
-CLIP_LEVEL = 0.999
 SILENCE_DB = -60.0  # dBFS: edge silence (leading / trailing)
 SILENCE_GATE_DB = -70.0  # dBFS of 50-ms frame RMS: below it a frame is (digital) silence, left out of levels
 
 
 @dataclass
 class QualityResult:
-    clipped_samples: int  # samples inside runs of >= 3 consecutive full-scale samples
+    clipped_samples: int  # samples inside runs of >= 3 consecutive full-scale samples, all channels
     clipping_ratio: float
     clipping: bool
     noise_floor_db: float  # 5th percentile of 50-ms frame RMS above the silence gate, dBFS
@@ -40,16 +39,6 @@ class QualityResult:
     silent_s: float = 0.0  # seconds of 50-ms frames under the silence gate (anywhere in the track)
 
 
-def clipped_sample_count(y: np.ndarray, level: float = CLIP_LEVEL, min_run: int = 3) -> int:
-    hot = np.abs(y) >= level
-    if not hot.any():
-        return 0
-    edges = np.diff(np.r_[0, hot.astype(np.int8), 0])
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    runs = ends - starts
-    return int(runs[runs >= min_run].sum())
-
-
 def bandwidth(y: np.ndarray, sr: int, drop_db: float = 60.0) -> float:
     """Highest frequency (Hz) where the long-term average spectrum is within ``drop_db`` of its peak."""
     n_fft = 4096
@@ -63,8 +52,10 @@ def bandwidth(y: np.ndarray, sr: int, drop_db: float = 60.0) -> float:
     return float(above[-1] * sr / n_fft) if above.size else 0.0
 
 
-def estimate_quality(y: np.ndarray, sr: int) -> QualityResult:
-    """Quality measurements of mono audio ``y`` (shape = (n_samples,)) at its own rate ``sr``."""
+def estimate_quality(y: np.ndarray, sr: int, loudness: Loudness | None = None) -> QualityResult:
+    """Quality measurements of mono audio ``y`` (shape = (n_samples,)) at its own rate ``sr``;
+    clipping is counted on the channels when ``loudness`` (their :class:`Loudness`) is given,
+    since a channel clipped alone no longer reaches full scale in the mono mix."""
     frame = max(int(0.05 * sr), 1)
     n = y.size // frame
     frames = y[: n * frame].reshape(n, frame)  # a view: no copy of a long track
@@ -76,14 +67,19 @@ def estimate_quality(y: np.ndarray, sr: int) -> QualityResult:
     active = np.flatnonzero(level > SILENCE_DB)
     lead = float(active[0] * frame / sr) if active.size else y.size / sr
     trail = float((n - 1 - active[-1]) * frame / sr) if active.size else 0.0
-    clipped = clipped_sample_count(y)
+    if loudness is not None and loudness.channels:
+        clipped, total = loudness.clipped_samples, loudness.n_frames * len(loudness.channels)
+        where = [c.name for c in loudness.channels if c.clipped_samples]
+    else:
+        clipped, total, where = clipped_sample_count(y), y.size, []
     bw = bandwidth(y, sr)
     nyq = sr / 2
     band_limited = bw < 0.85 * nyq and bw < 16000
     issues = []
-    ratio = clipped / max(y.size, 1)
+    ratio = clipped / max(total, 1)
     if ratio > 1e-4:
-        issues.append(f"clipping: {clipped} samples at full scale ({100 * ratio:.2f} %)")
+        issues.append(f"clipping: {clipped} samples at full scale ({100 * ratio:.2f} %)"
+                      + (f" in {', '.join(where)}" if where and len(where) < len(loudness.channels) else ""))
     if band_limited:
         issues.append(f"band-limited to {bw / 1000:.1f} kHz (lossy encoding or upsampled audio?)")
     if loud - floor < 20:

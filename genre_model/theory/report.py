@@ -10,7 +10,8 @@ import numpy as np
 
 from ..audio import AudioInput, decode_audio, resample
 from .chords import ChordResult, chord_name, estimate_chords, roman
-from .dynamics import DynamicsResult, estimate_dynamics, measure_loudness
+from .dynamics import DynamicsResult, estimate_dynamics
+from .loudness import ChannelMeter, Loudness, measure_loudness
 from .key import KeyResult, estimate_key
 from .meter import MeterResult, estimate_meter
 from .mood import MoodResult, estimate_mood
@@ -89,6 +90,11 @@ class TheoryReport:
             f"flatness {t.spectral_flatness.mean:.3f}", f"ZCR {t.zero_crossing_rate.mean:.3f}"])]
         lines += [f"**Dynamics:** sample peak {d.sample_peak_dbfs:.1f} dBFS, PLR {d.plr_db if d.plr_db is not None else '-'} dB, "
                   f"crest factor {d.crest_factor_db:.1f} dB, dynamic range {d.dynamic_range_db:.1f} dB"]
+        if len(d.channels) > 1:
+            lines += ["**Channels:** " + "; ".join(
+                f"{c.name} RMS {c.rms_dbfs:.1f} dBFS, peak {c.sample_peak_dbfs:.1f} dBFS, true peak {c.true_peak_dbtp:.1f} dBTP"
+                + (f", {c.clipped_samples} clipped" if c.clipped_samples else "") for c in d.channels[:8])
+                + (f"; … ({len(d.channels)} channels)" if len(d.channels) > 8 else "")]
         lines += [f"**Quality (estimates):** noise floor {q.noise_floor_db:.0f} dBFS, loud level {q.loud_level_db:.0f} dBFS, "
                   f"SNR estimate {q.snr_estimate_db:.0f} dB, bandwidth {q.bandwidth_hz / 1000:.1f} of {q.nyquist_hz / 1000:.1f} kHz, "
                   f"clipped samples {q.clipped_samples}, digital silence {q.silent_s:.1f} s (left out of the levels)"]
@@ -111,21 +117,43 @@ def analyze(audio: AudioInput | np.ndarray, sr: int | None = None, *, max_durati
     TheoryReport; topics that cannot be determined (silence, noise, a lone tone) say so.
     """
     t0 = time.perf_counter()
-    kw = {"max_duration": max_duration} if max_duration else {}
-    y_native, sr_native = decode_audio(audio, sr=sr, target_sr=None, min_duration=MIN_THEORY_DURATION,
-                                       allow_silent=True, **kw)
-    report, _ = analyze_signal(y_native, sr_native, t0=t0)
+    y_native, sr_native, loudness = decode_measured(audio, sr=sr, max_duration=max_duration)
+    report, _ = analyze_signal(y_native, sr_native, loudness=loudness, t0=t0)
     return report
 
 
-def analyze_signal(y_native: np.ndarray, sr_native: int, *, t0: float | None = None) -> tuple[TheoryReport, Signal]:
+def decode_measured(audio: AudioInput | np.ndarray, *, sr: int | None = None, max_duration: float | None = None,
+                    min_duration: float = MIN_THEORY_DURATION) -> tuple[np.ndarray, int, Loudness]:
+    """Decode for the report: mono samples at their own rate, plus the loudness, peaks and clipping
+    of the channels, measured block by block while decoding (see :mod:`.loudness`).
+
+    Returns
+    -------
+    (y, rate, loudness): y.shape = (n_samples,) float32; ``loudness`` for :func:`analyze_signal`
+    """
+    meter = ChannelMeter()
+    kw = {"max_duration": max_duration} if max_duration else {}
+    y, rate = decode_audio(audio, sr=sr, target_sr=None, min_duration=min_duration, allow_silent=True,
+                           observe=meter, **kw)
+    return y, rate, meter.result()
+
+
+def analyze_signal(y_native: np.ndarray, sr_native: int, *, loudness: Loudness | None = None,
+                   t0: float | None = None) -> tuple[TheoryReport, Signal]:
     """:func:`analyze` on decoded mono samples at their own rate; also returns the shared
-    :class:`Signal` (chroma, beats' onset envelope...) so pictures can reuse it."""
+    :class:`Signal` (chroma, beats' onset envelope...) so pictures can reuse it.
+
+    ``loudness``: the channels' measurements from :func:`decode_measured`; without it loudness,
+    peaks and clipping are measured on the mono samples (a stereo mix then reads 3-6 LU low)."""
     t0 = time.perf_counter() if t0 is None else t0
     # loudness and quality work on the native-rate samples only: a second thread does them while
     # this one runs the 22 kHz analyses (their numpy/scipy/soxr calls release the GIL)
     with ThreadPoolExecutor(1, thread_name_prefix="theory-native") as pool:
-        native = pool.submit(lambda: (measure_loudness(y_native, sr_native), estimate_quality(y_native, sr_native)))
+        def native_work():
+            ld = loudness or measure_loudness(y_native, sr_native)
+            return ld, estimate_quality(y_native, sr_native, ld)
+
+        native = pool.submit(native_work)
         return _analyze_resampled(y_native, sr_native, native, t0)
 
 
