@@ -174,9 +174,10 @@ def user_error(message: str, title: str = "Cannot use this audio") -> gr.Error:
     return gr.Error(message, title=title, print_exception=False)
 
 
-def decode(path, measure: bool = True) -> tuple[np.ndarray, int, "Loudness | None"]:
+def decode(path, measure: bool = True) -> tuple:
     """Decode an upload once, at its own rate (loudness and quality need it), with the channels'
-    loudness, peaks and clipping measured on the way when ``measure``; clear errors."""
+    loudness, peaks and clipping measured on the way when ``measure``; clear errors.
+    Returns (y, rate, Loudness or None)."""
     from genre_model.audio import MIN_DURATION
     from genre_model.theory.report import decode_measured
 

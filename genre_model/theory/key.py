@@ -42,6 +42,7 @@ class KeyResult:
     candidates: list[tuple[str, float]] = field(default_factory=list)  # top 3 (label, probability)
     profile: str = DEFAULT_PROFILE
     reason: str = ""
+    tuning_cents: float = 0.0  # the chroma's reference: A4 = 440 * 2 ** (tuning_cents / 1200) Hz
 
 
 def key_templates(profile: str = DEFAULT_PROFILE) -> tuple[np.ndarray, list[str]]:

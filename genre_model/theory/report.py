@@ -73,6 +73,8 @@ class TheoryReport:
         k = self.key
         if k.candidates:
             lines += ["", "**Key candidates:** " + ", ".join(f"{l} ({p:.0%})" for l, p in k.candidates)]
+        lines += [f"**Tuning:** {k.tuning_cents:+.0f} cents from A4 = 440 Hz (A4 = {440 * 2 ** (k.tuning_cents / 1200):.1f} Hz); "
+                  "chroma, key and chords are read against it"]
         if self.tempo.bpm:
             lines += [f"**Beats:** {len(self.tempo.beats)} tracked; other tempo readings: "
                       + ", ".join(f"{a:g}" for a in self.tempo.alternatives) + " BPM"]
@@ -163,6 +165,7 @@ def _analyze_resampled(y_native: np.ndarray, sr_native: int, native, t0: float) 
     meter = estimate_meter(sig, tempo)
     chords = estimate_chords(sig, tempo.beats, downbeats=meter.downbeats)
     key = estimate_key(sig.chroma, chords=[(s.label, s.end - s.start) for s in chords.segments], bass=sig.bass_chroma)
+    key.tuning_cents = round(100 * sig.tuning, 1)
     chords.progression = [roman(c, key) for c in chords.progression_chords]
     structure = estimate_structure(sig, tempo.beats)
     timbre = estimate_timbre(sig)
