@@ -120,12 +120,13 @@ def mel_spectrogram(y16k: np.ndarray, *, n_mels: int = 80, beats=(), downbeats=(
     return fig
 
 
-def _scale(key) -> tuple[set[int], list[str]]:
-    from .theory.key import PITCH_NAMES
+def _scale(key) -> dict[int, str]:
+    """The key's scale, tonic first: pitch class -> its name spelled in the key."""
+    from .theory.key import pitch_class, spell
 
-    t = PITCH_NAMES.index(key.tonic)
+    t = pitch_class(key.tonic)
     steps = [0, 2, 4, 5, 7, 9, 11] if key.mode == "major" else [0, 2, 3, 5, 7, 8, 10]
-    return {(t + s) % 12 for s in steps}, [PITCH_NAMES[(t + s) % 12] for s in steps]
+    return {(t + s) % 12: spell((t + s) % 12, key.tonic) for s in steps}
 
 
 def chromagram(chroma: np.ndarray, times: np.ndarray, *, key=None, chords=(), title=None):
@@ -147,9 +148,9 @@ def chromagram(chroma: np.ndarray, times: np.ndarray, *, key=None, chords=(), ti
     labels = list(PITCH_NAMES)
     note = ""
     if key is not None and getattr(key, "tonic", None):
-        in_scale, names = _scale(key)
-        labels = [f"{n} ●" if i in in_scale else n for i, n in enumerate(PITCH_NAMES)]
-        note = f" — key {key.label}; ● = in its scale ({' '.join(names)})"
+        scale = _scale(key)
+        labels = [f"{scale[i]} ●" if i in scale else n for i, n in enumerate(PITCH_NAMES)]
+        note = f" — key {key.label}; ● = in its scale ({' '.join(scale.values())})"
     ax.set_yticks(range(12), labels)
     ax.set_ylabel("pitch class")
     ax.set_xlabel("time (s)")

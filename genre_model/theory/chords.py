@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .key import PITCH_NAMES, KeyResult
+from .key import PITCH_NAMES, KeyResult, pitch_class, spell
 from .signal import Signal
 
 # Chosen by grid search on the dev split of benchmarks/theory_dataset.py:
@@ -97,11 +97,21 @@ def chord_name(label: str) -> str:
     return label.replace(":maj", "").replace(":min", "m")
 
 
-def roman(label: str, key: KeyResult | None) -> str:
+def spell_chord(label: str, key: KeyResult | None) -> str:
+    """A Harte label with its root spelled in ``key`` (``Ab:maj`` -> ``G#:maj`` in C# minor)."""
     if label == "N" or key is None or key.tonic is None:
         return label
     root, q = label.split(":")
-    numeral = ROMAN[(PITCH_NAMES.index(root) - PITCH_NAMES.index(key.tonic)) % 12]
+    return f"{spell(pitch_class(root), key.tonic)}:{q}"
+
+
+def roman(label: str, key: KeyResult | None) -> str:
+    """Roman numeral of a chord relative to ``key``'s tonic, on the major scale's degrees (so in
+    A minor, C is bIII and G is bVII; upper case major, lower case minor)."""
+    if label == "N" or key is None or key.tonic is None:
+        return label
+    root, q = label.split(":")
+    numeral = ROMAN[(pitch_class(root) - pitch_class(key.tonic)) % 12]
     return numeral if q == "maj" else numeral.lower()
 
 

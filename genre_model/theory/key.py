@@ -5,7 +5,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # pitch classes, key-free
+# How keys are named (the signature with fewer accidentals; F# major and Eb minor where it is a tie)
+MAJOR_TONICS = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+MINOR_TONICS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")
+_LETTERS = "CDEFGAB"
+_LETTER_PC = (0, 2, 4, 5, 7, 9, 11)
+# scale degree (0-based) of each interval above the tonic, the same in major and minor:
+# b2 -> 2nd, b3/3 -> 3rd, #4 -> 4th, b6/6 -> 6th, b7/7 -> 7th (so V in C# minor is G#, not Ab)
+_DEGREE = (0, 1, 1, 2, 2, 3, 3, 4, 5, 5, 6, 6)
 
 # Key profiles, index 0 = tonic. Sources: Krumhansl & Kessler (1982); Temperley (1999,
 # "Kostka-Payne"); EDMA (Faraldo 2016, as in Essentia); Aarden (2003).
@@ -27,7 +35,9 @@ KEY_WEIGHTS = {"profile_r": 9.73, "bass_profile_r": 3.63, "tonic_share": 0.37, "
                "dominant_share": 0.42, "diatonic_share": 10.1}
 MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10, 11)  # minor: natural + leading tone
 MIN_TONALITY = 0.05  # chroma contrast below this: no pitched content to speak of
-MIN_PITCH_CLASSES = 4  # a key needs at least this many pitch classes sounding (>= 25 % of the top one)
+MIN_CHORD_FIT = 0.5  # a key on whose scale's triads less of the chord time falls than this is questioned
+MIN_PITCH_CLASSES = 4
+MIN_MOVING_PITCH_CLASSES = 3  # a one-chord track gets a key only if this many pitch classes lead in turn  # a key needs at least this many pitch classes sounding (>= 25 % of the top one)
 
 
 @dataclass
@@ -43,6 +53,41 @@ class KeyResult:
     profile: str = DEFAULT_PROFILE
     reason: str = ""
     tuning_cents: float = 0.0  # the chroma's reference: A4 = 440 * 2 ** (tuning_cents / 1200) Hz
+    chord_fit: float | None = None  # fraction of chord time on triads of this key's scale (None: no chords)
+    note: str = ""  # how the key was reached when not from chords and chroma together, or why it is in doubt
+
+
+def pitch_class(name: str) -> int:
+    """Pitch class (C = 0) of a note name with any accidentals: "C#", "Db", "B#", "Fbb"."""
+    pc = _LETTER_PC[_LETTERS.index(name[0].upper())]
+    return (pc + name.count("#") - name[1:].count("b")) % 12
+
+
+def key_name(tonic_pc: int, mode: str) -> str:
+    """Conventional name of a key: ``key_name(1, "major")`` -> "Db major", ``(1, "minor")`` -> "C# minor"."""
+    return f"{(MINOR_TONICS if mode == 'minor' else MAJOR_TONICS)[tonic_pc % 12]} {mode}"
+
+
+def spell(pc: int, tonic: str) -> str:
+    """Name of pitch class ``pc`` in the key whose tonic is spelled ``tonic``: each scale degree
+    gets its own letter (in C# minor the dominant is G#, not Ab; in F major the fourth is Bb);
+    a name more than one accidental from its letter falls back to :data:`PITCH_NAMES`."""
+    interval = (pc - pitch_class(tonic)) % 12
+    letter = _LETTERS[(_LETTERS.index(tonic[0].upper()) + _DEGREE[interval]) % 7]
+    shift = (pc - _LETTER_PC[_LETTERS.index(letter)] + 6) % 12 - 6  # -6..5 semitones from the letter
+    if abs(shift) > 1:
+        return PITCH_NAMES[pc % 12]
+    return letter + {-1: "b", 0: "", 1: "#"}[shift]
+
+
+def moving_pitch_classes(chroma: np.ndarray, share: float = 0.05) -> int:
+    """Pitch classes that are the loudest in at least ``share`` of the sounding frames of
+    ``chroma`` (12, n_frames): 1 for a sustained tone, several for a melody or a riff."""
+    sounding = chroma.max(axis=0) > 0
+    if not sounding.any():
+        return 0
+    counts = np.bincount(chroma[:, sounding].argmax(axis=0), minlength=12)
+    return int(np.sum(counts >= share * sounding.sum()))
 
 
 def key_templates(profile: str = DEFAULT_PROFILE) -> tuple[np.ndarray, list[str]]:
@@ -66,7 +111,7 @@ def profile_correlations(c: np.ndarray, profile: str = DEFAULT_PROFILE) -> np.nd
 
 def _triad_pcs(label: str) -> set[int]:
     root, quality = label.split(":")
-    r = PITCH_NAMES.index(root)
+    r = pitch_class(root)
     return {r, (r + (4 if quality == "maj" else 3)) % 12, (r + 7) % 12}
 
 
@@ -120,9 +165,17 @@ def estimate_key(chroma: np.ndarray, profile: str = DEFAULT_PROFILE, chords: lis
         return KeyResult(None, None, None, 0.0, 0.0, profile=profile,
                          reason=f"only {active} pitch class(es) sound: a tone, not a key")
     seq = [(c, d) for c, d in (chords or []) if c != "N"]
+    note = ""
     if chords is not None and len({c for c, _ in seq}) < 2:
-        return KeyResult(None, None, None, 0.0, 0.0, profile=profile,
-                         reason="no harmonic motion (one sustained tone or chord fits several keys)")
+        # a vamp on one chord (or riffs no triad fits): the chords say nothing about the key, the
+        # pitch profile and the bass still do, if something moves over it (a melody, a riff);
+        # one sustained tone or chord fits several keys
+        if chroma.ndim != 2 or moving_pitch_classes(chroma) < MIN_MOVING_PITCH_CLASSES:
+            return KeyResult(None, None, None, 0.0, 0.0, profile=profile,
+                             reason="no harmonic or melodic motion (one sustained tone or chord fits several keys)")
+        note = ("from the pitch profile alone: the music stays on one chord" if seq else
+                "from the pitch profile alone: no triads were heard (riffs, power chords or dense distortion)")
+        chords, seq = None, []
     _, labels = key_templates(profile)
     b = None if bass is None else (bass.mean(axis=1) if bass.ndim == 2 else np.asarray(bass, float))
     X = key_features(c, profile, b, chords)
@@ -131,10 +184,15 @@ def estimate_key(chroma: np.ndarray, profile: str = DEFAULT_PROFILE, chords: lis
     p = np.exp(z - z.max())
     p /= p.sum()
     order = np.argsort(-p)
-    top = [(labels[i], round(float(p[i]), 3)) for i in order[:3]]
+    top = [(key_name(i % 12, "minor" if i >= 12 else "major"), round(float(p[i]), 3)) for i in order[:3]]
     if r.max() < 0.3:
         return KeyResult(None, None, None, 0.0, float(r.max()), candidates=top, profile=profile,
                          reason=f"chroma fits no key profile (best r = {r.max():.2f})")
-    tonic, mode = labels[order[0]].split()
-    return KeyResult(labels[order[0]], tonic, mode, round(float(p[order[0]]), 3), round(float(r[order[0]]), 3),
-                     top, profile)
+    best = int(order[0])
+    tonic, mode = key_name(best % 12, "minor" if best >= 12 else "major").split()
+    fit = round(float(X[best, 5]), 3) if seq else None
+    if fit is not None and fit < MIN_CHORD_FIT:
+        note = (f"questioned: only {fit:.0%} of the chord time is on triads of its scale; "
+                f"runner-up {top[1][0]} ({top[1][1]:.0%})")
+    return KeyResult(f"{tonic} {mode}", tonic, mode, round(float(p[best]), 3), round(float(r[best]), 3),
+                     top, profile, chord_fit=fit, note=note)

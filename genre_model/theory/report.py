@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..audio import AudioInput, decode_audio, resample
-from .chords import ChordResult, chord_name, estimate_chords, roman
+from .chords import ChordResult, chord_name, estimate_chords, roman, spell_chord
 from .dynamics import DynamicsResult, estimate_dynamics
 from .loudness import ChannelMeter, Loudness, measure_loudness
 from .key import KeyResult, estimate_key
@@ -52,7 +52,8 @@ class TheoryReport:
         """One readable line per topic (what a dashboard shows)."""
         k, t, m, c, d, q = self.key, self.tempo, self.meter, self.chords, self.dynamics, self.quality
         return {
-            "Key": f"{k.label} (confidence {k.confidence:.0%})" if k.label else f"{ND}: {k.reason}",
+            "Key": (f"{k.label} (confidence {k.confidence:.0%})" + (f"; {k.note}" if k.note else "")
+                    if k.label else f"{ND}: {k.reason}"),
             "Tempo": f"{t.bpm:.0f} BPM (clarity {t.confidence:.0%})" if t.bpm else f"{ND}: {t.reason}",
             "Meter": m.time_signature or f"{ND}: {m.reason}",
             "Chords": (" - ".join(c.progression) + f"  ({' '.join(c.progression_chords)})" if c.progression
@@ -166,6 +167,9 @@ def _analyze_resampled(y_native: np.ndarray, sr_native: int, native, t0: float) 
     chords = estimate_chords(sig, tempo.beats, downbeats=meter.downbeats)
     key = estimate_key(sig.chroma, chords=[(s.label, s.end - s.start) for s in chords.segments], bass=sig.bass_chroma)
     key.tuning_cents = round(100 * sig.tuning, 1)
+    for seg in chords.segments:  # spelled in the key: the dominant of C# minor is G#, not Ab
+        seg.label = spell_chord(seg.label, key)
+    chords.progression_chords = [spell_chord(c, key) for c in chords.progression_chords]
     chords.progression = [roman(c, key) for c in chords.progression_chords]
     structure = estimate_structure(sig, tempo.beats)
     timbre = estimate_timbre(sig)
