@@ -3,11 +3,10 @@ not support is questioned, and a one-chord vamp still gets a key from its pitch 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from genre_model.theory.chords import roman, spell_chord
 from genre_model.theory.key import KeyResult, estimate_key, key_name, key_templates, pitch_class, spell
-from genre_model.theory.signal import SR, Signal
+from genre_model.theory.signal import SR
 
 
 def _key(label: str) -> KeyResult:
