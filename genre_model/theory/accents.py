@@ -41,7 +41,7 @@ def subdivision(onset: np.ndarray, beat_frames: np.ndarray) -> tuple[bool, float
 def harmonic_change(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
     """Chroma change at each beat: cosine distance between the mean chroma of the beat before and
     the beat after (10 frames at the edges), shape = (n_beats,), 0 (same harmony) .. 1."""
-    c = sig.chroma
+    c = sig.change_chroma
     n = c.shape[1]
     f = np.clip(np.asarray(beat_frames, int), 0, n - 1)
     if f.size == 0:

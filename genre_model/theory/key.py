@@ -31,8 +31,8 @@ DEFAULT_PROFILE = "edma"  # best of the four on the dev split (benchmarks/theory
 # The key is a conditional logit over the 24 keys (softmax of KEY_WEIGHTS . key_features), fitted
 # on the dev split by benchmarks/fit_key.py; missing cues (no bass, no chords) count 0, so with
 # the chroma alone it is plain profile matching.
-KEY_WEIGHTS = {"profile_r": 9.73, "bass_profile_r": 3.63, "tonic_share": 0.37, "opens_on_tonic": 1.68,
-               "dominant_share": 0.42, "diatonic_share": 10.1}
+KEY_WEIGHTS = {"profile_r": 10.85, "bass_profile_r": 2.93, "tonic_share": 0.35, "opens_on_tonic": 1.74,
+               "dominant_share": 0.66, "diatonic_share": 8.55}  # refitted on the constant-Q chroma
 MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10, 11)  # minor: natural + leading tone
 MIN_TONALITY = 0.05  # chroma contrast below this: no pitched content to speak of
 MIN_CHORD_FIT = 0.5  # a key on whose scale's triads less of the chord time falls than this is questioned
