@@ -237,7 +237,9 @@ def dashboard(report) -> str:
                                       report.timbre, report.dynamics, report.quality, report.mood)
     nd = "—"
     cards = [
-        ("Key", k.label or nd, f"confidence {k.confidence:.0%}" if k.label else k.reason),
+        ("Key", k.label or nd, (f"confidence {k.confidence:.0%}" + (f" · {k.note}" if k.note else "")
+                                + (f" · tuned {k.tuning_cents:+.0f} cents" if abs(k.tuning_cents) >= 10 else ""))
+         if k.label else k.reason),
         ("Tempo", f"{t.bpm:.0f} BPM" if t.bpm else nd, f"{len(t.beats)} beats · clarity {t.confidence:.0%}" if t.bpm else t.reason),
         ("Meter", m.time_signature or nd, f"{m.subdivision} subdivision" if m.time_signature else m.reason),
         ("Chords", " – ".join(c.progression) if c.progression else nd,

@@ -143,7 +143,12 @@ def chromagram(chroma: np.ndarray, times: np.ndarray, *, key=None, chords=(), ti
 
     fig, (lane, ax) = _fig(height=3.4, lane=True)
     duration = float(times[-1]) if len(times) else 1.0
-    ax.imshow(_shrink(chroma), origin="lower", aspect="auto", cmap=CMAP, extent=[0, duration, -0.5, 11.5],
+    # shown smoothed over ~0.2 s: the constant-Q chroma's high bins move frame to frame (25-ms
+    # windows), which reads as stripes; the analyses average it over beats themselves
+    from scipy.ndimage import uniform_filter1d
+
+    shown = uniform_filter1d(np.asarray(chroma, float), size=9, axis=1, mode="nearest")
+    ax.imshow(_shrink(shown), origin="lower", aspect="auto", cmap=CMAP, extent=[0, duration, -0.5, 11.5],
               interpolation="nearest", vmin=0, vmax=1)
     labels = list(PITCH_NAMES)
     note = ""
