@@ -16,7 +16,6 @@ analysis does not line up with the score (a different pickup, fewer bars) are sk
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.synth import render  # noqa: E402
+from benchmarks.synth import render_cached  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "analyses"
 ENSEMBLES = {"organ": 19, "strings": 48, "choir": 52, "piano": 0, "brass": 61, "woodwinds": 71}
@@ -175,16 +174,8 @@ def perform(source: str, rn_path: Path, score_path: Path, seed: int):
 
 def _one(args) -> tuple[str, dict] | None:
     i, (source, rn, score) = args
-    wav, meta = CACHE / f"{rn.stem}.wav", CACHE / f"{rn.stem}.json"
-    if wav.exists() and meta.exists():
-        return str(wav), json.loads(meta.read_text())
-    got = perform(source, rn, score, seed=1000 + i)
-    if got is None:
-        return None
-    pm, truth = got
-    render(pm, wav)
-    meta.write_text(json.dumps(truth.to_dict()))
-    return str(wav), truth.to_dict()
+    return render_cached(CACHE / f"{rn.stem}.wav", CACHE / f"{rn.stem}.json",
+                         lambda: perform(source, rn, score, seed=1000 + i))
 
 
 def build(workers: int = 2) -> list[tuple[Path, HarmonyTruth]]:

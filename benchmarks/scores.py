@@ -21,7 +21,6 @@ Excerpts run from the start (keeping the anacrusis) to a bar line near ``SECONDS
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.synth import render  # noqa: E402
+from benchmarks.synth import render_cached  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache" / "scores"
 SECONDS = 40.0
@@ -297,21 +296,16 @@ def perform(spec: Spec, seed: int, *, tactus: float | None = None, curve: str | 
 
 def _one(args) -> tuple[str, dict] | None:
     tag, spec = args
-    wav, meta = CACHE / f"{tag}.wav", CACHE / f"{tag}.json"
     seed = int(hashlib.sha1(tag.encode()).hexdigest()[:8], 16)
-    if wav.exists() and meta.exists():
-        return str(wav), json.loads(meta.read_text())
-    try:
-        out = perform(spec, seed=seed)
-    except Exception as e:  # a corpus file music21 cannot read: skip it, say so
-        print(f"skip {spec.path}: {type(e).__name__}: {e}", file=sys.stderr)
-        return None
-    if out is None:
-        return None
-    pm, truth = out
-    render(pm, wav)
-    meta.write_text(json.dumps(truth.to_dict()))
-    return str(wav), truth.to_dict()
+
+    def performed():
+        try:
+            return perform(spec, seed=seed)
+        except Exception as e:  # a corpus file music21 cannot read: skip it, say so
+            print(f"skip {spec.path}: {type(e).__name__}: {e}", file=sys.stderr)
+            return None
+
+    return render_cached(CACHE / f"{tag}.wav", CACHE / f"{tag}.json", performed)
 
 
 def quotas(n: int) -> dict[str, int]:

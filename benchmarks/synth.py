@@ -202,6 +202,20 @@ def render(pm, out_wav: str | Path, sr: int = 22050) -> None:
                         SOUNDFONT, mid.name], check=True, capture_output=True)
 
 
+def render_cached(wav: Path, meta: Path, perform) -> tuple[str, dict] | None:
+    """Render ``perform()``'s ``(PrettyMIDI, truth)`` into ``wav`` and its truth (``.to_dict()``)
+    into ``meta`` as JSON, once; later calls read them back. None when ``perform()`` gives None."""
+    if wav.exists() and meta.exists():
+        return str(wav), json.loads(meta.read_text())
+    got = perform()
+    if got is None:
+        return None
+    pm, truth = got
+    render(pm, wav)
+    meta.write_text(json.dumps(truth.to_dict()))
+    return str(wav), truth.to_dict()
+
+
 def make_piece(seed: int, folder: str | Path, **kw) -> tuple[Path, Truth]:
     """Compose and render one piece into ``folder`` (cached by its parameters)."""
     folder = Path(folder)
