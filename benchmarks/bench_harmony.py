@@ -62,11 +62,10 @@ def held_out_chords(source: str) -> bool:
     import genre_model.theory.chords as C
     from benchmarks.fit_chords import LOSO
 
-    if not LOSO.exists():
-        return False
-    for k, v in json.loads(LOSO.read_text()).get(source, {}).items():
+    fitted = json.loads(LOSO.read_text()).get(source) if LOSO.exists() else None
+    for k, v in (fitted or {}).items():
         setattr(C, k, v)
-    return source in json.loads(LOSO.read_text())
+    return fitted is not None
 
 
 def ours(wav: Path) -> dict:

@@ -269,7 +269,8 @@ def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | N
         + ["-ar", str(rate), "-c:a", "pcm_f32le", "-f", "wav", "-"]
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty ffmpeg cannot block on it
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors)
-        timer = threading.Timer(300, proc.kill)
+        timed_out = threading.Event()
+        timer = threading.Timer(300, lambda: (timed_out.set(), proc.kill()))
         timer.start()
         try:
             got, too_long = _read_ffmpeg_stream(proc, limits, name, cap, observe)
@@ -281,7 +282,7 @@ def _ffmpeg_decode(path: str, limits: AudioLimits, name: str, target_sr: int | N
             timer.cancel()
         errors.seek(0)
         err = errors.read().decode("utf-8", "replace").strip()
-    if proc.returncode == -9 and not too_long and got is None:
+    if timed_out.is_set():
         raise AudioError("undecodable", f"decoding {name} took too long (over 300 s)")
     if too_long:
         _too_long(None, limits, name)

@@ -86,13 +86,31 @@ class Signal:
 
         return soxr.resample(self.y, self.sr, self.sr / CHROMA_DECIMATION)
 
+    def _fit_frames(self, X: np.ndarray) -> np.ndarray:
+        """``X`` (bins, frames) cut or zero-padded to :attr:`n_frames` columns."""
+        X = X[:, : self.n_frames]
+        return np.pad(X, ((0, 0), (0, self.n_frames - X.shape[1]))) if X.shape[1] < self.n_frames else X
+
+    @cached_property
+    def _harmony_stft(self) -> np.ndarray:
+        """|STFT| of the 5.5-kHz copy, 2048-point window (371 ms, 2.7-Hz bins), hop 128 (the same
+        frame times as the 22 kHz analyses), shape = (1 + CHROMA_N_FFT/2, n_frames)."""
+        import librosa
+
+        return self._fit_frames(np.abs(librosa.stft(self._y4, n_fft=CHROMA_N_FFT,
+                                                    hop_length=self.hop // CHROMA_DECIMATION)))
+
     @cached_property
     def tuning(self) -> float:
         """Deviation of the music's tuning from A4 = 440 Hz, in fractions of a semitone (-0.5..0.5;
         x 100 = cents): librosa's ``estimate_tuning`` (parabolic-interpolated spectral peaks above
         the median, 65 Hz-2.1 kHz, histogram at 1-cent resolution) on at most
         :data:`TUNING_FRAMES` 371-ms frames spread over the track (a global property: on 5 real
-        tracks 600 frames gave the same cents as every frame, to +-1). 0.0 where nothing is pitched."""
+        tracks 600 frames gave the same cents as every frame, to +-1). 0.0 where nothing is pitched.
+
+        Its own frames, not every k-th column of :attr:`_harmony_stft`: on the first 45 s of a real
+        track (battle-epic.ogg) those read -18 cents against +3 here and turned D minor into G minor;
+        which frames the histogram sees matters on short excerpts, and this choice is the measured one."""
         import librosa
 
         y4 = self._y4
@@ -107,13 +125,24 @@ class Signal:
                                     fmax=2100.0, resolution=0.01, bins_per_octave=12)
         return float(t) if np.isfinite(t) else 0.0
 
+    @staticmethod
+    def _fold_chroma(B: np.ndarray, fold: np.ndarray, pitched: np.ndarray | None = None) -> np.ndarray:
+        """Power spectrogram ``B`` (bins, frames) log-compressed (which evens out loud partials),
+        folded to chroma by ``fold`` (12, bins), each frame normalised to max 1; silent frames, and
+        frames where ``pitched`` is False, stay 0."""
+        B = np.log1p(1000 * B / (B.max() + 1e-12))
+        c = fold @ B
+        peak = c.max(axis=0, keepdims=True)
+        keep = peak > 1e-6 if pitched is None else (peak > 1e-6) & pitched
+        return np.where(keep, c / np.maximum(peak, 1e-12), 0.0)
+
     @cached_property
     def _chroma_pair(self) -> tuple[np.ndarray, np.ndarray]:
         """(harmony chroma, bass chroma) from a constant-Q transform of the 5.5-kHz copy:
         :data:`CQT_BINS_PER_OCTAVE` bins per octave from C1 (32.7 Hz) over 6 octaves, shifted by
         :attr:`tuning`, hop 128 (the same frame times as the 22 kHz analyses). Each band
-        (65 Hz-2.1 kHz for harmony, 30-200 Hz for the bass line) is log-compressed and folded to
-        chroma over its own bins only; frames as flat as noise in the band (flatter than
+        (65 Hz-2.1 kHz for harmony, 30-200 Hz for the bass line) is folded to chroma over its own
+        bins only (:meth:`_fold_chroma`); frames as flat as noise in the band (flatter than
         :data:`MAX_PITCHED_FLATNESS`) are left at 0.
 
         Chosen over the 371-ms STFT chroma (:attr:`change_chroma`) by measurement: the CQT
@@ -126,11 +155,8 @@ class Signal:
         sr4 = self.sr / CHROMA_DECIMATION
         fmin = librosa.note_to_hz("C1") * 2 ** (self.tuning / 12)
         n_bins = CQT_BINS_PER_OCTAVE * 6
-        C = np.abs(librosa.cqt(self._y4, sr=sr4, hop_length=self.hop // CHROMA_DECIMATION, fmin=fmin,
-                               n_bins=n_bins, bins_per_octave=CQT_BINS_PER_OCTAVE)) ** 2
-        C = C[:, : self.n_frames]
-        if C.shape[1] < self.n_frames:
-            C = np.pad(C, ((0, 0), (0, self.n_frames - C.shape[1])))
+        C = self._fit_frames(np.abs(librosa.cqt(self._y4, sr=sr4, hop_length=self.hop // CHROMA_DECIMATION,
+                                                fmin=fmin, n_bins=n_bins, bins_per_octave=CQT_BINS_PER_OCTAVE)) ** 2)
         f = fmin * 2 ** (np.arange(n_bins) / CQT_BINS_PER_OCTAVE)
         fold = librosa.filters.cq_to_chroma(n_bins, bins_per_octave=CQT_BINS_PER_OCTAVE, n_chroma=12, fmin=fmin)
         out = []
@@ -138,34 +164,23 @@ class Signal:
             band = (f >= lo) & (f <= hi)
             B = C[band]
             flatness = np.exp(np.log(B + 1e-20).mean(axis=0)) / (B.mean(axis=0) + 1e-20)
-            pitched = flatness < MAX_PITCHED_FLATNESS  # a frame as flat as noise has no pitch
-            B = np.log1p(1000 * B / (B.max() + 1e-12))  # log compression evens out loud partials
-            c = fold[:, band] @ B
-            peak = c.max(axis=0, keepdims=True)
-            out.append(np.where((peak > 1e-6) & pitched, c / np.maximum(peak, 1e-12), 0.0))
+            out.append(self._fold_chroma(B, fold[:, band], flatness < MAX_PITCHED_FLATNESS))
         return out[0], out[1]
 
     @cached_property
     def change_chroma(self) -> np.ndarray:
-        """Chroma for *when* harmony changes (the rhythm's accents), shape = (12, n_frames): from a
-        371-ms STFT of the 5.5-kHz copy, 65 Hz-2.1 kHz, log-compressed, each frame normalised to
-        max 1. Sharper in time than the constant-Q :attr:`chroma`, whose low bins integrate over
-        0.8 s: with the constant-Q chroma instead, the tempo octave's held-out accuracy on the
-        generator fell from 0.81 to 0.75 (benchmarks/fit_octave.py), so the rhythm keeps this one."""
+        """Chroma for *when* harmony changes (the rhythm's accents), shape = (12, n_frames): from
+        :attr:`_harmony_stft`, 65 Hz-2.1 kHz, tuned (:meth:`_fold_chroma`). Sharper in time than
+        the constant-Q :attr:`chroma`, whose low bins integrate over 0.8 s: with the constant-Q
+        chroma instead, the tempo octave's held-out accuracy on the generator fell from 0.81 to
+        0.75 (benchmarks/fit_octave.py), so the rhythm keeps this one."""
         import librosa
 
         sr4 = self.sr / CHROMA_DECIMATION
-        S = np.abs(librosa.stft(self._y4, n_fft=CHROMA_N_FFT, hop_length=self.hop // CHROMA_DECIMATION)) ** 2
-        S = S[:, : self.n_frames]
-        if S.shape[1] < self.n_frames:
-            S = np.pad(S, ((0, 0), (0, self.n_frames - S.shape[1])))
         f = np.fft.rfftfreq(CHROMA_N_FFT, 1 / sr4)
         band = (f >= 65.0) & (f <= 2100.0)
         fb = librosa.filters.chroma(sr=sr4, n_fft=CHROMA_N_FFT, tuning=self.tuning, norm=None)
-        B = np.log1p(1000 * S[band] / (S[band].max() + 1e-12))
-        c = fb[:, band] @ B
-        peak = c.max(axis=0, keepdims=True)
-        return np.where(peak > 1e-6, c / np.maximum(peak, 1e-12), 0.0)
+        return self._fold_chroma(self._harmony_stft[band] ** 2, fb[:, band])
 
     @property
     def chroma(self) -> np.ndarray:
