@@ -29,6 +29,7 @@ bench: apt-test $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_rhythm.py
 	$(PY) benchmarks/bench_app.py
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_batch.py
 
 # Install only the apt packages that are missing; skip quietly without root or apt.
 define apt_install

@@ -27,29 +27,39 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .audio import MAX_DURATION, MIN_DURATION, SAMPLE_RATE, AudioError, iter_audio_files, limit_text, resample
 
+def theory_fields(th: dict) -> dict:
+    """The theory report's main fields (``TheoryReport.to_dict()`` in), typed: numbers stay numbers
+    (None where not determinable), chords, progression and quality issues stay lists. The CSV rows
+    and the batch job's Parquet rows (:mod:`genre_model.batch`) are both made from these."""
+    key, tempo, chords, dyn = th["key"], th["tempo"], th["chords"], th["dynamics"]
+    return {"key": key["label"], "key_confidence": key["confidence"], "tuning_cents": key["tuning_cents"],
+            "tempo_bpm": tempo["bpm"], "meter": th["meter"]["time_signature"],
+            "chords": list(chords["progression_chords"]), "progression": list(chords["progression"]),
+            "form": th["structure"]["form"], "integrated_lufs": dyn["integrated_lufs"],
+            "loudness_range_lu": dyn["loudness_range_lu"], "true_peak_dbtp": dyn["true_peak_dbtp"],
+            "energy": dyn["energy"], "brightness": th["timbre"]["brightness"], "mood": th["mood"]["label"],
+            "quality_issues": list(th["quality"]["issues"])}
+
+
 CSV_FIELDS = [
-    "file", "status", "error_code", "error", "duration_s", "key", "key_confidence", "tempo_bpm", "meter",
-    "chords", "progression", "form", "integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "energy",
+    "file", "status", "error_code", "error", "duration_s", "key", "key_confidence", "tuning_cents", "tempo_bpm",
+    "meter", "chords", "progression", "form", "integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "energy",
     "brightness", "mood", "quality_issues", "genre", "genre_score", "genre_error",
 ]
+_CSV_JOIN = {"chords": " ", "progression": " ", "quality_issues": "; "}
 
 
 def csv_row(row: dict) -> dict:
-    """Flatten one JSON Lines row to :data:`CSV_FIELDS`."""
+    """Flatten one JSON Lines row to :data:`CSV_FIELDS` (lists joined, None as an empty cell)."""
     out = {k: row.get(k, "") for k in ("file", "status", "error_code", "error", "duration_s", "genre_error")}
     th = row.get("theory")
     if th:
-        key, tempo, chords, dyn = th["key"], th["tempo"], th["chords"], th["dynamics"]
-        out |= {"key": key["label"] or "", "key_confidence": key["confidence"], "tempo_bpm": tempo["bpm"] or "",
-                "meter": th["meter"]["time_signature"] or "", "chords": " ".join(chords["progression_chords"]),
-                "progression": " ".join(chords["progression"]), "form": th["structure"]["form"],
-                "integrated_lufs": dyn["integrated_lufs"] if dyn["integrated_lufs"] is not None else "",
-                "loudness_range_lu": dyn["loudness_range_lu"] if dyn["loudness_range_lu"] is not None else "",
-                "true_peak_dbtp": dyn["true_peak_dbtp"], "energy": dyn["energy"],
-                "brightness": th["timbre"]["brightness"], "mood": th["mood"]["label"] or "",
-                "quality_issues": "; ".join(th["quality"]["issues"])}
+        out |= {k: "" if v is None else _CSV_JOIN[k].join(v) if k in _CSV_JOIN else v
+                for k, v in theory_fields(th).items()}
     genre = row.get("genre")
     if genre:
         out |= {"genre": genre["top"][0]["label"], "genre_score": round(genre["top"][0]["score"], 4)}
@@ -100,19 +110,36 @@ class Writer:
         self.fh.close()
 
 
+def analyze_theory(source, *, max_duration: float = MAX_DURATION) -> tuple[dict, np.ndarray | None, int]:
+    """The theory part of a row, and the decode that served it.
+
+    Parameters
+    ----------
+    source : a path or the file's bytes (what :func:`genre_model.theory.report.decode_measured` takes)
+
+    Returns
+    -------
+    (row, y, sr): row holds ``status`` ("ok" or "error") and ``duration_s``/``summary``/``theory``,
+    or ``error_code``/``error``; y is the mono float32 decode at its own rate ``sr`` (Hz), None when
+    the file failed.
+    """
+    from .theory.report import analyze_signal, decode_measured
+
+    try:
+        y, sr, loudness = decode_measured(source, max_duration=max_duration, min_duration=MIN_DURATION)
+    except AudioError as e:
+        return {"status": "error", "error_code": e.code, "error": str(e)}, None, 0
+    report, _ = analyze_signal(y, sr, loudness=loudness)
+    return {"status": "ok", "duration_s": report.duration_s, "summary": report.summary(),
+            "theory": report.to_dict()}, y, sr
+
+
 def analyze_file(path: str, *, classifier=None, max_duration: float = MAX_DURATION) -> dict:
     """One row: the theory report (and the genre when a classifier is given) of one file, or the
     reason it could not be analysed. One decode serves both."""
-    from .theory.report import analyze_signal, decode_measured
-
-    row: dict = {"file": path}
-    try:
-        y, sr, loudness = decode_measured(path, max_duration=max_duration, min_duration=MIN_DURATION)
-    except AudioError as e:
-        return row | {"status": "error", "error_code": e.code, "error": str(e)}
-    report, _ = analyze_signal(y, sr, loudness=loudness)
-    row |= {"status": "ok", "duration_s": report.duration_s, "summary": report.summary(), "theory": report.to_dict()}
-    if classifier is not None:
+    theory, y, sr = analyze_theory(path, max_duration=max_duration)
+    row = {"file": path} | theory
+    if classifier is not None and y is not None:
         try:
             row["genre"] = classifier.predict(resample(y, sr, SAMPLE_RATE), sr=SAMPLE_RATE).to_dict()
         except AudioError as e:  # e.g. digital silence: the report still describes it

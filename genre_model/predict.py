@@ -82,6 +82,19 @@ class GenrePrediction:
         return json.dumps(self.to_dict(), **kw)
 
 
+@dataclass
+class SongWindows:
+    """A song cut for the model (:meth:`GenreClassifier.cut`): its audible windows, their samples
+    ``batch.shape = (len(windows), N_SAMPLES)`` float32 at 16 kHz, how many windows the whole song
+    has at this hop and how many of those were near-silent, and its duration in seconds."""
+
+    windows: list
+    batch: np.ndarray
+    windows_total: int
+    windows_silent: int
+    duration_s: float
+
+
 def cpu_has_native_bf16() -> bool:
     """True on x86 CPUs with AVX512-BF16 or AMX-BF16 (where bf16 autocast is faster than fp32)."""
     try:
@@ -243,25 +256,36 @@ class GenreClassifier:
             if sr is None:
                 raise ValueError("predict(array) needs sr=, the array's sample rate in Hz")
         y = decode_audio(audio, sr=sr, max_duration=self.max_duration)[0]
+        song = self.cut(y)
+        return self.assemble(song, self.window_probabilities(song.batch), top_k, t0=t0)
+
+    def cut(self, y: np.ndarray) -> "SongWindows":
+        """The audible 30-s windows of a decoded song (16-kHz mono float32), ready for
+        :meth:`window_probabilities`; the batch job stacks several songs' windows into one batch."""
         windows = plan_windows(y.size, hop=self.hop, max_windows=self.max_windows)
         n_total = len(plan_windows(y.size, hop=self.hop))
         batch = stack_windows(y, windows)
         keep = audible_windows(window_levels_db(batch))
-        windows = [w for w, k in zip(windows, keep) if k]
-        probs = self.window_probabilities(batch[keep])
-        song = probs.mean(axis=0)
-        order = np.argsort(-song)[:top_k]
+        return SongWindows([w for w, k in zip(windows, keep) if k], batch[keep], n_total,
+                           int((~keep).sum()), round(y.size / SAMPLE_RATE, 3))
+
+    def assemble(self, song: "SongWindows", probs: np.ndarray, top_k: int = 5, *,
+                 t0: float | None = None) -> GenrePrediction:
+        """The song's prediction from its windows' probabilities, ``probs.shape = (len(song.windows),
+        n_labels)``: their mean, its ``top_k`` labels, and the timeline."""
+        mean = probs.mean(axis=0)
+        order = np.argsort(-mean)[:top_k]
         timeline = [
             WindowPrediction(round(w.start, 3), round(w.end, 3), self.labels[int(p.argmax())],
                              float(p.max()), self._as_dict(p))
-            for w, p in zip(windows, probs)
+            for w, p in zip(song.windows, probs)
         ]
         return GenrePrediction(
-            top=[LabelScore(self.labels[i], float(song[i])) for i in order],
-            probabilities=self._as_dict(song), timeline=timeline,
-            duration_s=round(y.size / SAMPLE_RATE, 3), elapsed_s=round(time.perf_counter() - t0, 4),
-            model=self.name, precision=self.precision, engine=self.engine.name, windows_total=n_total,
-            windows_silent=int((~keep).sum()),
+            top=[LabelScore(self.labels[i], float(mean[i])) for i in order],
+            probabilities=self._as_dict(mean), timeline=timeline, duration_s=song.duration_s,
+            elapsed_s=round(time.perf_counter() - t0, 4) if t0 is not None else 0.0,
+            model=self.name, precision=self.precision, engine=self.engine.name,
+            windows_total=song.windows_total, windows_silent=song.windows_silent,
         )
 
     def _as_dict(self, p: np.ndarray) -> dict[str, float]:
