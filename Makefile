@@ -24,6 +24,7 @@ bench: apt-test $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_loudness.py
 	$(PY) benchmarks/fit_chords.py
 	$(PY) benchmarks/bench_harmony.py
+	$(PY) benchmarks/bench_structure.py
 	$(PY) benchmarks/fit_octave.py
 	$(PY) benchmarks/fit_meter.py
 	$(PY) benchmarks/bench_rhythm.py
