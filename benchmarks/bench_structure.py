@@ -111,7 +111,7 @@ def run(d: dict, params, curves=None) -> tuple[list[float], list[str]]:
         return [0.0], ["A"]
     foote, sf = curves or structure.novelty_curves(X, float(np.median(np.diff(times))), params)
     edges = [0] + structure.pick_boundaries(foote, sf, times, d["sig_duration"], params) + [X.shape[1]]
-    segs = structure.label_segments(X, times, edges, d["sig_duration"], params.repeat_similarity)
+    segs = structure.label_segments(X, times, edges, d["sig_duration"], params.repeat_similarity, params.max_letters)
     return [s.start for s in segs], [s.label for s in segs]
 
 

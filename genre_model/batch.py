@@ -314,10 +314,13 @@ class ParquetStore:
 
     Rows are buffered and written as one part every ``rows_per_file`` rows or ``flush_seconds``
     (to a temporary name, then renamed, so a part is whole or absent); :attr:`done` holds the
-    tracks already written by earlier runs."""
+    tracks already written by earlier runs, less those whose row is an error with a code in
+    ``retry_codes`` ("all" for every code): those are analysed again, and :meth:`compact` then
+    drops their old rows, so each track has one row."""
 
     def __init__(self, folder: str | os.PathLike, *, overwrite: bool = False,
-                 rows_per_file: int = DEFAULT_ROWS_PER_FILE, flush_seconds: float = DEFAULT_FLUSH_SECONDS):
+                 rows_per_file: int = DEFAULT_ROWS_PER_FILE, flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+                 retry_codes: Iterable[str] = ()):
         import pyarrow.parquet as pq
 
         self.folder = Path(folder)
@@ -330,14 +333,19 @@ class ParquetStore:
                 f.unlink(missing_ok=True)
             parts = []
         self.done: set[str] = set()
+        retry = set(retry_codes)
         for f in parts:
             meta = pq.read_schema(f).metadata or {}
             version = meta.get(b"genre_model.batch.schema", b"?").decode()
             if version != SCHEMA_VERSION:
                 raise ValueError(f"{f} was written with schema version {version}, this job writes "
                                  f"{SCHEMA_VERSION}: use another output folder or --overwrite")
-            self.done.update(pq.read_table(f, columns=["track"]).column("track").to_pylist())
+            t = pq.read_table(f, columns=["track", "status", "error_code"]).to_pydict()
+            for track, status, code in zip(t["track"], t["status"], t["error_code"]):
+                if status == "ok" or not ("all" in retry or code in retry):
+                    self.done.add(track)
         self.seq = max((int(f.stem.split("-")[1]) for f in parts), default=-1) + 1
+        self.first_new_seq = self.seq
         self.rows_per_file, self.flush_seconds = max(1, rows_per_file), flush_seconds
         self.buffer: list[dict] = []
         self.last_flush = time.monotonic()
@@ -367,13 +375,41 @@ class ParquetStore:
         self.seq += 1
         self.buffer = []
 
+    def compact(self) -> None:
+        """Drop the rows of earlier parts whose track has a newer row (after a retry); each part
+        is rewritten whole under a temporary name, then renamed."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        parts = self.parts()
+        newer: set[str] = set()
+        for f in parts:
+            if int(f.stem.split("-")[1]) >= self.first_new_seq:
+                newer.update(pq.read_table(f, columns=["track"]).column("track").to_pylist())
+        for f in parts:
+            if int(f.stem.split("-")[1]) >= self.first_new_seq:
+                continue
+            t = pq.read_table(f)
+            stale = pc.is_in(t.column("track"), value_set=pa_array(sorted(newer)))
+            if pc.any(stale).as_py():
+                tmp = f.with_name(f.name + ".tmp")
+                pq.write_table(t.filter(pc.invert(stale)), tmp)
+                os.replace(tmp, f)
+
+
+def pa_array(values: list[str]):
+    import pyarrow as pa
+
+    return pa.array(values, type=pa.string())
+
 
 def read_rows(folder: str | os.PathLike) -> list[dict]:
-    """Every row of a job's output folder, sorted by track."""
+    """Every track's row in a job's output folder, sorted by track (the newest part's row where a
+    retry that was cut short left two)."""
     import pyarrow.parquet as pq
 
-    rows = [r for f in sorted(Path(folder).glob("part-*.parquet")) for r in pq.read_table(f).to_pylist()]
-    return sorted(rows, key=lambda r: r["track"])
+    rows = {r["track"]: r for f in sorted(Path(folder).glob("part-*.parquet")) for r in pq.read_table(f).to_pylist()}
+    return [rows[k] for k in sorted(rows)]
 
 
 def peak_rss_mib() -> dict[str, float]:
@@ -386,11 +422,12 @@ def summarize(folder: Path, run: dict) -> dict:
     """``_summary.json``: counts over the whole output (all runs) and this run's throughput."""
     import pyarrow.parquet as pq
 
-    status, codes = Counter(), Counter()
+    latest: dict[str, tuple[str, str | None]] = {}
     for f in sorted(folder.glob("part-*.parquet")):
-        t = pq.read_table(f, columns=["status", "error_code"]).to_pydict()
-        status.update(t["status"])
-        codes.update(c for c in t["error_code"] if c)
+        t = pq.read_table(f, columns=["track", "status", "error_code"]).to_pydict()
+        latest.update(zip(t["track"], zip(t["status"], t["error_code"])))
+    status = Counter(st for st, _ in latest.values())
+    codes = Counter(c for st, c in latest.values() if c)
     summary = {"schema_version": SCHEMA_VERSION, "tracks": sum(status.values()), "ok": status["ok"],
                "failed": status["error"], "failed_by_reason": dict(sorted(codes.items())), "this_run": run}
     (folder / "_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -669,6 +706,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--flush-seconds", type=float, default=DEFAULT_FLUSH_SECONDS,
                     help="write a part at least this often (what a killed job can lose)")
     ap.add_argument("--overwrite", action="store_true", help="delete OUT_DIR's parts and start afresh")
+    ap.add_argument("--retry-errors", default="", metavar="CODES",
+                    help="analyse again the tracks whose row is an error with one of these codes "
+                         "(comma-separated, e.g. unreadable,worker_crashed; 'all'); their old rows are replaced")
     ray_args = ap.add_argument_group("ray engine")
     ray_args.add_argument("--ray-address", default=None, help="cluster to join ('auto' inside `ray job submit`; "
                                                              "default: start a local one)")
@@ -694,7 +734,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         store = ParquetStore(args.output, overwrite=args.overwrite, rows_per_file=args.rows_per_file,
-                             flush_seconds=args.flush_seconds)
+                             flush_seconds=args.flush_seconds,
+                             retry_codes=[c.strip() for c in args.retry_errors.split(",") if c.strip()])
     except (OSError, ValueError) as e:
         print(f"error: cannot use {args.output}: {e}", file=sys.stderr)
         return 2
@@ -748,6 +789,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         store.flush()
+        store.compact()
         progress.close()
     seconds = time.perf_counter() - t0
     n = sum(store.written.values())

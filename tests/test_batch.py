@@ -253,3 +253,30 @@ def _close(a, b, tol=1e-5):
     if isinstance(a, float):
         return abs(a - b) <= tol
     return a == b
+
+
+def test_retry_errors_replaces_the_failed_rows(songs, tmp_path):
+    """A file missing during the first run (a network share that was down) is retried with
+    --retry-errors once it is back; its old row is dropped, so each track keeps one row."""
+    import shutil
+
+    late = tmp_path / "late.wav"
+    lst = tmp_path / "tracks.txt"
+    lst.write_text(f"{songs / 'long.flac'}\n{late}\n{songs / 'corrupt.mp3'}\n")
+    out = tmp_path / "retry"
+    args = ["--list", str(lst), "-o", str(out), "--no-genre", "--workers", "1"]
+    assert main(args) == 1
+    first = _by_track(read_rows(out))
+    assert first["late.wav"]["error_code"] == "undecodable" and "does not exist" in first["late.wav"]["error"]
+    shutil.copy(songs / "stereo.wav", late)
+    assert main(args) == 0  # without --retry-errors the failed rows count as done
+    assert main(args + ["--retry-errors", "undecodable"]) == 1  # corrupt.mp3 fails again
+    import pyarrow.parquet as pq
+
+    tracks = [t for f in sorted(out.glob("part-*.parquet")) for t in pq.read_table(f).column("track").to_pylist()]
+    assert sorted(Path(t).name for t in tracks) == sorted(first)  # one row per track: stale ones dropped
+    rows = _by_track(read_rows(out))
+    assert rows["late.wav"]["status"] == "ok" and rows["long.flac"] == first["long.flac"]
+    assert rows["corrupt.mp3"]["error_code"] == "undecodable"
+    s = json.loads((out / "_summary.json").read_text())
+    assert (s["tracks"], s["ok"], s["failed"]) == (3, 2, 1)

@@ -36,3 +36,13 @@ def test_a_rondo_keeps_a_few_letters():
     X, times, duration = _blocks("ABACABA", seed=2)
     r = structure.segment(X, times, duration)
     assert r.form.replace(" ", "") == "ABACABA"
+
+
+def test_many_kinds_of_section_are_merged_to_a_readable_few():
+    X, times, duration = _blocks("ABCDEFGHIJ", seed=3)
+    edges = [0] + [24 * k for k in range(1, 10)] + [X.shape[1]]
+    every = structure.label_segments(X, times, edges, duration, max_letters=None)
+    assert [s.label for s in every] == list("ABCDEFGHIJ")
+    capped = structure.label_segments(X, times, edges, duration, max_letters=8)
+    assert len(capped) == 10 and len({s.label for s in capped}) == 8
+    assert [s.label for s in capped][:1] == ["A"]  # letters in order of first appearance

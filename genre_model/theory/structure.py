@@ -34,10 +34,11 @@ class StructureParams:
     height_std: float = 1.0  # without prominence: a peak over median + this many sd
     min_segment_s: float = 6.0
     repeat_similarity: float = 0.85  # a segment at least this similar to an earlier one takes its letter
+    max_letters: int | None = 8  # more kinds of section than this: the most alike are merged (readability)
 
 
 PARAMS = StructureParams()
-BEFORE = StructureParams(sf_weight=0.0, prominence=None)
+BEFORE = StructureParams(sf_weight=0.0, prominence=None, max_letters=None)
 
 
 @dataclass
@@ -159,24 +160,35 @@ def aligned_similarity(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def label_segments(X: np.ndarray, times: np.ndarray, edges: list[int], duration: float,
-                   repeat_similarity: float = PARAMS.repeat_similarity) -> list[Segment]:
+                   repeat_similarity: float = PARAMS.repeat_similarity,
+                   max_letters: int | None = PARAMS.max_letters) -> list[Segment]:
     """Segments between ``edges`` (indices into ``times``, first 0, last ``X.shape[1]``) labelled
     A, B, ...: a segment close to an earlier one (:func:`aligned_similarity` >=
-    ``repeat_similarity``) takes its label."""
-    segs: list[Segment] = []
-    protos: list[tuple[str, np.ndarray]] = []
+    ``repeat_similarity``) takes its label. With more than ``max_letters`` kinds (a long piece
+    whose themes keep coming), the two most alike kinds are merged until that many are left;
+    letters follow the order of first appearance."""
+    kinds: list[int] = []  # each segment's kind
+    protos: list[np.ndarray] = []  # each kind's first segment
     for a, b in zip(edges[:-1], edges[1:]):
         seq = X[:, a:b]
-        best_label, best_sim = None, 0.0
-        for label, proto in protos:
-            sim = aligned_similarity(seq, proto)
-            if sim > best_sim:
-                best_label, best_sim = label, sim
-        if best_label is None or best_sim < repeat_similarity:
-            best_label = chr(ord("A") + len(protos)) if len(protos) < 26 else "Z"
-            protos.append((best_label, seq))
+        sims = [aligned_similarity(seq, p) for p in protos]
+        if sims and max(sims) >= repeat_similarity:
+            kinds.append(int(np.argmax(sims)))
+        else:
+            kinds.append(len(protos))
+            protos.append(seq)
+    alive = list(range(len(protos)))
+    while max_letters is not None and len(alive) > max(max_letters, 1):
+        pairs = [(aligned_similarity(protos[i], protos[j]), i, j) for n, i in enumerate(alive) for j in alive[n + 1:]]
+        _, keep, drop = max(pairs)
+        kinds = [keep if k == drop else k for k in kinds]
+        alive.remove(drop)
+    letters: dict[int, str] = {}
+    segs: list[Segment] = []
+    for (a, b), k in zip(zip(edges[:-1], edges[1:]), kinds):
+        label = letters.setdefault(k, chr(ord("A") + len(letters)) if len(letters) < 26 else "Z")
         end = times[b] if b < len(times) else duration
-        segs.append(Segment(round(float(times[a]), 3), round(float(end), 3), best_label))
+        segs.append(Segment(round(float(times[a]), 3), round(float(end), 3), label))
     return segs
 
 
@@ -185,7 +197,7 @@ def segment(X: np.ndarray, times: np.ndarray, duration: float, params: Structure
     track of ``duration`` seconds."""
     foote, sf = novelty_curves(X, float(np.median(np.diff(times))), params)
     edges = [0] + pick_boundaries(foote, sf, times, duration, params) + [X.shape[1]]
-    segs = label_segments(X, times, edges, duration, params.repeat_similarity)
+    segs = label_segments(X, times, edges, duration, params.repeat_similarity, params.max_letters)
     return StructureResult(segs, " ".join(s.label for s in segs), [s.start for s in segs[1:]])
 
 
