@@ -2,7 +2,7 @@
 
     genre-batch INPUTS... -o OUT_DIR [--list FILE] [--dataset NAME [--split S] [--audio-column C]
                 [--streaming]] [--engine local|ray] [--workers N] [--no-genre] [--model ID_OR_DIR]
-                [--max-minutes M] [--overwrite]
+                [--max-minutes M] [--overwrite | --retry-errors CODES]
 
 (or ``python -m genre_model.batch``). Inputs are files, folders (searched recursively), fsspec
 URLs (``s3://bucket/dir/``, ``https://.../a.mp3``; a folder URL or a glob is expanded), text files
@@ -17,7 +17,8 @@ Output: ``OUT_DIR/part-NNNNNN.parquet`` (each written whole, then renamed into p
 ``--rows-per-file`` rows or ``--flush-seconds``) and ``OUT_DIR/_summary.json`` (counts, failures
 by reason, throughput, peak memory). Resume: a killed job restarted with the same arguments
 skips the tracks already in a part file and redoes the rest; at most the rows of one unwritten
-part are computed twice, none are lost.
+part are computed twice, none are lost. ``--retry-errors CODES`` analyses the tracks that failed
+with those codes again and drops their old rows.
 
 Engines
 -------
