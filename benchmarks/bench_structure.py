@@ -121,7 +121,7 @@ def grid_scores(data: list[dict]) -> dict:
 
     out = {}
     for nov in itertools.product(*(GRID[k] for k in NOVELTY_KEYS)):
-        base = replace(structure.PARAMS, **dict(zip(NOVELTY_KEYS, nov)), sf_weight=1.0)
+        base = replace(structure.PARAMS, **dict(zip(NOVELTY_KEYS, nov)), sf_weight=0.5)  # both curves
         curves = [structure.novelty_curves(d["X"], float(np.median(np.diff(d["times"]))), base) for d in data]
         for w, prom in itertools.product(GRID["sf_weight"], GRID["prominence"]):
             p = replace(base, sf_weight=w, prominence=prom)

@@ -334,6 +334,7 @@ class ParquetStore:
                 f.unlink(missing_ok=True)
             parts = []
         self.done: set[str] = set()
+        self.retried: set[str] = set()  # failed tracks of earlier runs analysed again in this one
         retry = set(retry_codes)
         for f in parts:
             meta = pq.read_schema(f).metadata or {}
@@ -345,6 +346,8 @@ class ParquetStore:
             for track, status, code in zip(t["track"], t["status"], t["error_code"]):
                 if status == "ok" or not ("all" in retry or code in retry):
                     self.done.add(track)
+                else:
+                    self.retried.add(track)
         self.seq = max((int(f.stem.split("-")[1]) for f in parts), default=-1) + 1
         self.first_new_seq = self.seq
         self.rows_per_file, self.flush_seconds = max(1, rows_per_file), flush_seconds
@@ -377,25 +380,25 @@ class ParquetStore:
         self.buffer = []
 
     def compact(self) -> None:
-        """Drop the rows of earlier parts whose track has a newer row (after a retry); each part
-        is rewritten whole under a temporary name, then renamed."""
+        """Drop the rows of earlier parts whose track was retried and has a newer row; each such
+        part is rewritten whole under a temporary name, then renamed. Nothing to do without
+        retries."""
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
-        parts = self.parts()
-        newer: set[str] = set()
-        for f in parts:
-            if int(f.stem.split("-")[1]) >= self.first_new_seq:
-                newer.update(pq.read_table(f, columns=["track"]).column("track").to_pylist())
-        for f in parts:
+        redone = self.retried & self.done  # retried and written by now
+        if not redone:
+            return
+        value_set = pa_array(sorted(redone))
+        for f in self.parts():
             if int(f.stem.split("-")[1]) >= self.first_new_seq:
                 continue
+            if not pc.any(pc.is_in(pq.read_table(f, columns=["track"]).column("track"), value_set=value_set)).as_py():
+                continue
             t = pq.read_table(f)
-            stale = pc.is_in(t.column("track"), value_set=pa_array(sorted(newer)))
-            if pc.any(stale).as_py():
-                tmp = f.with_name(f.name + ".tmp")
-                pq.write_table(t.filter(pc.invert(stale)), tmp)
-                os.replace(tmp, f)
+            tmp = f.with_name(f.name + ".tmp")
+            pq.write_table(t.filter(pc.invert(pc.is_in(t.column("track"), value_set=value_set))), tmp)
+            os.replace(tmp, f)
 
 
 def pa_array(values: list[str]):

@@ -259,7 +259,7 @@ class GenreClassifier:
         song = self.cut(y)
         return self.assemble(song, self.window_probabilities(song.batch), top_k, t0=t0)
 
-    def cut(self, y: np.ndarray) -> "SongWindows":
+    def cut(self, y: np.ndarray) -> SongWindows:
         """The audible 30-s windows of a decoded song (16-kHz mono float32), ready for
         :meth:`window_probabilities`; the batch job stacks several songs' windows into one batch."""
         windows = plan_windows(y.size, hop=self.hop, max_windows=self.max_windows)
@@ -269,7 +269,7 @@ class GenreClassifier:
         return SongWindows([w for w, k in zip(windows, keep) if k], batch[keep], n_total,
                            int((~keep).sum()), round(y.size / SAMPLE_RATE, 3))
 
-    def assemble(self, song: "SongWindows", probs: np.ndarray, top_k: int = 5, *,
+    def assemble(self, song: SongWindows, probs: np.ndarray, top_k: int = 5, *,
                  t0: float | None = None) -> GenrePrediction:
         """The song's prediction from its windows' probabilities, ``probs.shape = (len(song.windows),
         n_labels)``: their mean, its ``top_k`` labels, and the timeline."""
