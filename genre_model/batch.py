@@ -349,7 +349,6 @@ class ParquetStore:
                 else:
                     self.retried.add(track)
         self.seq = max((int(f.stem.split("-")[1]) for f in parts), default=-1) + 1
-        self.first_new_seq = self.seq
         self.rows_per_file, self.flush_seconds = max(1, rows_per_file), flush_seconds
         self.buffer: list[dict] = []
         self.last_flush = time.monotonic()
@@ -380,31 +379,31 @@ class ParquetStore:
         self.buffer = []
 
     def compact(self) -> None:
-        """Drop the rows of earlier parts whose track was retried and has a newer row; each such
-        part is rewritten whole under a temporary name, then renamed. Nothing to do without
-        retries."""
+        """Drop the older rows of retried tracks, keeping each one's newest row (this run's, or that
+        of a retry cut short before compacting); each part changed is rewritten whole under a
+        temporary name, then renamed. Nothing to do without retries."""
+        import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         redone = self.retried & self.done  # retried and written by now
         if not redone:
             return
-        value_set = pa_array(sorted(redone))
-        for f in self.parts():
-            if int(f.stem.split("-")[1]) >= self.first_new_seq:
-                continue
-            if not pc.any(pc.is_in(pq.read_table(f, columns=["track"]).column("track"), value_set=value_set)).as_py():
+        parts = [(int(f.stem.split("-")[1]), f) for f in self.parts()]
+        newest: dict[str, int] = {}
+        for seq, f in parts:
+            newest.update((t, seq) for t in pq.read_table(f, columns=["track"]).column("track").to_pylist()
+                          if t in redone)
+        for seq, f in parts:
+            stale = sorted(t for t, last in newest.items() if last > seq)
+            if not stale:
                 continue
             t = pq.read_table(f)
-            tmp = f.with_name(f.name + ".tmp")
-            pq.write_table(t.filter(pc.invert(pc.is_in(t.column("track"), value_set=value_set))), tmp)
-            os.replace(tmp, f)
-
-
-def pa_array(values: list[str]):
-    import pyarrow as pa
-
-    return pa.array(values, type=pa.string())
+            drop = pc.is_in(t.column("track"), value_set=pa.array(stale, type=pa.string()))
+            if pc.any(drop).as_py():
+                tmp = f.with_name(f.name + ".tmp")
+                pq.write_table(t.filter(pc.invert(drop)), tmp)
+                os.replace(tmp, f)
 
 
 def read_rows(folder: str | os.PathLike) -> list[dict]:

@@ -2,6 +2,7 @@
 recorded with their reason, resume after a kill, a crashing worker, URL/list/dataset inputs, and
 the Ray engine on a local 2-CPU cluster giving the local engine's rows."""
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -255,28 +256,51 @@ def _close(a, b, tol=1e-5):
     return a == b
 
 
-def test_retry_errors_replaces_the_failed_rows(songs, tmp_path):
-    """A file missing during the first run (a network share that was down) is retried with
-    --retry-errors once it is back; its old row is dropped, so each track keeps one row."""
-    import shutil
-
+def _late_file_job(songs, tmp_path, *others):
+    """A job over long.flac, late.wav (missing: a network share that was down) and ``others``;
+    after its first run late.wav is put back. Returns (args, out, late)."""
     late = tmp_path / "late.wav"
     lst = tmp_path / "tracks.txt"
-    lst.write_text(f"{songs / 'long.flac'}\n{late}\n{songs / 'corrupt.mp3'}\n")
-    out = tmp_path / "retry"
+    lst.write_text("".join(f"{f}\n" for f in (songs / "long.flac", late, *others)))
+    out = tmp_path / "out"
     args = ["--list", str(lst), "-o", str(out), "--no-genre", "--workers", "1"]
     assert main(args) == 1
-    first = _by_track(read_rows(out))
-    assert first["late.wav"]["error_code"] == "undecodable" and "does not exist" in first["late.wav"]["error"]
+    late_row = _by_track(read_rows(out))["late.wav"]
+    assert late_row["error_code"] == "undecodable" and "does not exist" in late_row["error"]
     shutil.copy(songs / "stereo.wav", late)
-    assert main(args) == 0  # without --retry-errors the failed rows count as done
-    assert main(args + ["--retry-errors", "undecodable"]) == 1  # corrupt.mp3 fails again
+    return args, out, late
+
+
+def _part_track_names(out):
     import pyarrow.parquet as pq
 
-    tracks = [t for f in sorted(out.glob("part-*.parquet")) for t in pq.read_table(f).column("track").to_pylist()]
-    assert sorted(Path(t).name for t in tracks) == sorted(first)  # one row per track: stale ones dropped
+    return sorted(Path(t).name for f in sorted(out.glob("part-*.parquet"))
+                  for t in pq.read_table(f).column("track").to_pylist())
+
+
+def test_retry_errors_replaces_the_failed_rows(songs, tmp_path):
+    """The missing file is retried with --retry-errors once it is back; its old row is dropped,
+    so each track keeps one row."""
+    args, out, _ = _late_file_job(songs, tmp_path, songs / "corrupt.mp3")
+    first = _by_track(read_rows(out))
+    assert main(args) == 0  # without --retry-errors the failed rows count as done
+    assert main(args + ["--retry-errors", "undecodable"]) == 1  # corrupt.mp3 fails again
+    assert _part_track_names(out) == sorted(first)  # one row per track: stale ones dropped
     rows = _by_track(read_rows(out))
     assert rows["late.wav"]["status"] == "ok" and rows["long.flac"] == first["long.flac"]
     assert rows["corrupt.mp3"]["error_code"] == "undecodable"
     s = json.loads((out / "_summary.json").read_text())
     assert (s["tracks"], s["ok"], s["failed"]) == (3, 2, 1)
+
+
+def test_a_retry_cut_short_before_compaction_keeps_the_newest_row(songs, tmp_path):
+    """A retry killed after writing its new row but before dropping the old one leaves two rows;
+    the next retry keeps the newer one and drops only the stale one."""
+    args, out, late = _late_file_job(songs, tmp_path)
+    row, _ = batch.theory_stage(Track(str(late), str(late)), genre=False)
+    store = ParquetStore(out)  # what the killed retry had written: the new row, no compaction
+    store.write(row)
+    store.flush()
+    assert main(args + ["--retry-errors", "undecodable"]) == 0
+    assert _part_track_names(out) == ["late.wav", "long.flac"]
+    assert _by_track(read_rows(out))["late.wav"]["status"] == "ok"
