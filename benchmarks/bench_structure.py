@@ -81,7 +81,7 @@ def features(job) -> dict:
     source, wav, starts, labels, duration = job
     y, sr, loud = decode_measured(wav)
     report, sig = analyze_signal(y, sr, loudness=loud)
-    X, times = structure._features(sig, report.tempo.beats)
+    X, times = structure.beat_features(sig, report.tempo.beats)
     d = {"source": source, "wav": wav, "starts": starts, "labels": labels, "duration": duration or sig.duration,
          "sig_duration": sig.duration, "X": X, "times": times}
     if starts is not None:

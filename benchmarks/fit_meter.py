@@ -37,7 +37,7 @@ def readings(item):
     y = np.array([lab == truth.meter for lab in LABELS])
     if t.bpm is None or len(t.beats) < M.MIN_BEATS or abs(t.bpm / truth.tempo - 1) > 0.06:
         return truth.source, np.zeros((len(LABELS), len(M.METER_WEIGHTS))), y & False
-    X, _, _ = M.meter_features(sig, sig.time_to_frames(t.beats))
+    X, _, _ = M.meter_features(sig, sig.time_to_onset_frames(t.beats))
     return truth.source, X, y
 
 

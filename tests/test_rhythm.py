@@ -152,6 +152,27 @@ def test_anacrusis_puts_downbeats_on_the_bar_lines():
     assert _f(truth.downbeats, m.downbeats) > 0.8
 
 
+def test_beat_times_are_those_of_the_sounds():
+    """Noise-burst clicks at random tempi and sub-frame phases: the beats land on the clicks (the
+    onset envelope peaks ~20 ms after a sound starts; before that was taken off every median
+    offset was 18.5-21.7 ms late)."""
+    from genre_model.theory.signal import SR, Signal
+    from genre_model.theory.tempo import estimate_tempo
+
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        period = 60 / rng.uniform(70, 160)
+        clicks = rng.uniform(0.3, 0.8) + np.arange(int(20 / period)) * period
+        y = np.zeros(22 * SR, np.float32)
+        for t in clicks:
+            i = int(round(t * SR))
+            y[i: i + 2000] += (rng.standard_normal(2000) * np.exp(-np.arange(2000) / 300)).astype(np.float32)
+        beats = np.array(estimate_tempo(Signal(y)).beats)
+        d = beats[:, None] - clicks[None, :]
+        offset = np.median(d[np.arange(beats.size), np.abs(d).argmin(1)])
+        assert abs(offset) < 0.008, offset
+
+
 def test_real_recordings_against_their_charts():
     """Real metal / rock recordings (Debian's fretsonfire-songs-muldjord and -sectoid, stems
     mixed, the first 60 s of charted music) against the game charts' beat grids (95-190 BPM).
@@ -163,15 +184,18 @@ def test_real_recordings_against_their_charts():
     from benchmarks.real_music import chart_truth, fretsonfire_songs, mix_stems
     from genre_model.audio import resample
     from genre_model.theory.signal import SR, Signal
+    from genre_model.theory.meter import estimate_meter
     from genre_model.theory.tempo import estimate_tempo
 
     songs = fretsonfire_songs()
     if not songs:
         pytest.skip("apt-get install fretsonfire-songs-muldjord fretsonfire-songs-sectoid (real recordings with charts)")
-    fs = []
+    fs, meters = [], []
     for folder in songs:
         truth = chart_truth(folder)
         y, sr = mix_stems(folder)
+        whole = Signal(resample(y.mean(1), sr, SR))
+        meters.append(estimate_meter(whole, estimate_tempo(whole)).time_signature)
         start = truth.beats[0]
         t = estimate_tempo(Signal(resample(y.mean(1)[int(start * sr): int((start + 60) * sr)], sr, SR)))
         ref = np.array([b - start for b in truth.beats if start <= b < start + 60])
@@ -180,3 +204,7 @@ def test_real_recordings_against_their_charts():
         k = level[0]
         fs.append(max(float(mir_eval.beat.f_measure(ref[i::k], np.asarray(t.beats))) for i in range(k)))
     assert np.mean(fs) > 0.45, fs
+    # Whole songs: kick, snare and guitars on every beat leave the accents even, but riffs repeat
+    # by bars. Measured when written: 5 of 8 read 4/4 (the charts' meter), 3 not determinable;
+    # before the repetition test all 8 were "not determinable".
+    assert sum(m == "4/4" for m in meters) >= 4 and all(m in ("4/4", None) for m in meters), meters

@@ -58,7 +58,10 @@ class StructureResult:
     reason: str = ""
 
 
-def _features(sig: Signal, beats: list[float]) -> tuple[np.ndarray, np.ndarray]:
+def beat_features(sig: Signal, beats: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Chroma and MFCC 2-13 averaged between beats (``beats`` in seconds; a 0.5-s grid when there
+    are fewer than 8), each column unit length: shape = (24, n_segments), and the segment
+    boundaries in seconds, shape = (n_segments + 1,). Structure and the meter's repetition read it."""
     import librosa
 
     n = sig.n_frames
@@ -209,5 +212,5 @@ def estimate_structure(sig: Signal, beats: list[float], params: StructureParams 
     if sig.duration < 2 * params.min_segment_s:
         return StructureResult([Segment(0.0, round(sig.duration, 3), "A")], "A",
                                reason="too short to have sections")
-    X, times = _features(sig, beats)
+    X, times = beat_features(sig, beats)
     return segment(X, times, sig.duration, params)

@@ -8,7 +8,8 @@ salience, prior, subdivision, and harmonic rhythm: every how many beats the harm
 Beats: dynamic programming (Ellis 2007) over the onset envelope with a local period that follows
 gradual tempo change (a Viterbi path through the local autocorrelations: ritardando,
 accelerando, rubato), written in numpy (no numba compilation on a cold start). The tempo is that
-of the tracked beats: 60 / their median interval.
+of the tracked beats: 60 / their median interval; beat times are those of the sounds, the
+onset envelope's lag (signal.ONSET_LAG_S, measured on clicks) taken off.
 """
 from __future__ import annotations
 
@@ -254,6 +255,6 @@ def estimate_tempo(sig: Signal) -> TempoResult:
     candidates, clarity = found
     candidates.sort(key=lambda c: -c.score)
     bpm, beats = candidates[0].bpm, candidates[0].frames
-    times = sig.frames_to_time(beats)
+    times = sig.onset_frames_to_time(beats)
     alternatives = sorted({round(c.bpm, 1) for c in candidates[1:3]})
     return TempoResult(round(bpm, 2), round(clarity, 3), [round(float(t), 3) for t in times], alternatives)
