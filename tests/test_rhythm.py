@@ -105,8 +105,8 @@ def _blues_shuffle(tactus: float = 54.0, bars: int = 12):
 
 @needs_synth
 @pytest.mark.xfail(strict=True, reason="known failure (issue 10): a slow 12/8 shuffle is read at its "
-                   "eighth-note pulse (3x, 161 BPM); the octave logit's prior, fitted on the sources, "
-                   "rules out a 54-BPM ternary tactus")
+                   "eighth-note pulse (3x, 161 BPM); the octave logit's tempo preference (centred on "
+                   "120 BPM) and ternary weights rule out a 54-BPM ternary tactus")
 def test_12_8_shuffle():
     pm, beats, downbeats = _blues_shuffle()
     t, m = _analyse(pm)

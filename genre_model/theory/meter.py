@@ -75,7 +75,7 @@ def beat_accents(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
 CANDIDATES = (("2/4", 2, False), ("3/4", 3, False), ("4/4", 4, False),
               ("6/8", 2, True), ("9/8", 3, True), ("12/8", 4, True))
 # fitted by benchmarks/fit_meter.py on every rhythm source (L2 0.1)
-METER_WEIGHTS = {"contrast": 1.88, "half_bar": 0.25, "subdivision": 6.1, "two": -0.27, "three": -0.54, "ternary": -1.46}
+METER_WEIGHTS = {"contrast": 1.87, "half_bar": 0.11, "subdivision": 6.13, "two": -0.45, "three": -0.69, "ternary": -1.36}
 
 
 def meter_features(sig: Signal, beat_frames: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[str, float]]:
