@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import print_table, tiny_whisper_folder, write_wav  # noqa: E402
+from benchmarks.common import print_table, tiny_whisper_folder  # noqa: E402
 from benchmarks.synth import make_piece  # noqa: E402
 
 

@@ -12,8 +12,6 @@ beat F-measure (70 ms), meter accuracy, chord majmin WCSR, boundary hit rate F a
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
 import subprocess
 import sys

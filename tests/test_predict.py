@@ -134,8 +134,6 @@ def test_short_clip_is_tiled_before_the_encoder(clf):
 
 
 def test_float16_checkpoint_loads_and_runs(tiny_model_dir, tmp_path):
-    from transformers import WhisperFeatureExtractor
-
     from genre_model.model import load_model, save_model
 
     model, fe = load_model(tiny_model_dir)
