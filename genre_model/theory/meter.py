@@ -122,13 +122,26 @@ def lag_similarity(X: np.ndarray, max_lag: int = REPEAT_LAGS, orders: np.ndarray
     return sims[0] if orders is None else sims
 
 
+def _multiples_contrast(sim: np.ndarray, g: int) -> np.ndarray | None:
+    """Mean of ``sim`` (..., n_lags; lag 1 first) at lags that are multiples of g minus its mean at
+    the other lags, or None when the lags hold no multiple of g or nothing else."""
+    lags = np.arange(1, sim.shape[-1] + 1)
+    on, off = lags % g == 0, lags % g != 0
+    if not (on.any() and off.any()):
+        return None
+    return sim[..., on].mean(-1) - sim[..., off].mean(-1)
+
+
+def _p_value(null: np.ndarray, observed: float) -> float:
+    """One-sided permutation p-value: the share of the null (and the observation) at least as high."""
+    return float((1 + (null >= observed - 1e-12).sum()) / (1 + null.size))
+
+
 def repetition(X: np.ndarray, groups=(2, 3, 4)) -> dict[int, float]:
     """Per grouping g: mean lag similarity (:func:`lag_similarity`) at multiples of g minus that
     at the other lags. X : (dims, n_beats); 0 for a grouping the track is too short to test."""
     sim = lag_similarity(X)
-    lags = np.arange(1, sim.shape[-1] + 1)
-    return {g: float(sim[lags % g == 0].mean() - sim[lags % g != 0].mean())
-            if (lags % g == 0).any() and (lags % g != 0).any() else 0.0 for g in groups}
+    return {g: float(c) if (c := _multiples_contrast(sim, g)) is not None else 0.0 for g in groups}
 
 
 def grouping_p_values(accents: np.ndarray, groups=(2, 3, 4), permutations: int = PERMUTATIONS,
@@ -150,9 +163,7 @@ def grouping_p_values(accents: np.ndarray, groups=(2, 3, 4), permutations: int =
             tot = x.sum(-1, keepdims=True)
             return (s / cnt - (tot - s) / (n - cnt)).max(-1)
 
-        observed = best(a.sum(0))
-        null = best(shuffled.sum(0))
-        out[g] = float((1 + (null >= observed - 1e-12).sum()) / (1 + permutations))
+        out[g] = _p_value(best(shuffled.sum(0)), float(best(a.sum(0))))
     return out
 
 
@@ -165,18 +176,17 @@ def repetition_test(X: np.ndarray, groups=(2, 3, 4), permutations: int = PERMUTA
     if n < 8:
         return dict.fromkeys(groups, 0.0), dict.fromkeys(groups, 1.0)
     rng = np.random.default_rng(seed)
-    observed = repetition(X, groups)
-    sim = lag_similarity(X, orders=np.argsort(rng.random((permutations, n)), axis=1))  # (perms, lags)
-    lags = np.arange(1, sim.shape[-1] + 1)
+    orders = np.vstack([np.arange(n), np.argsort(rng.random((permutations, n)), axis=1)])  # row 0: as heard
+    sim = lag_similarity(X, orders=orders)  # (1 + perms, lags)
     z, p = {}, {}
     for g in groups:
-        on, off = lags % g == 0, lags % g != 0
-        if not (on.any() and off.any()):
+        c = _multiples_contrast(sim, g)
+        if c is None:
             z[g], p[g] = 0.0, 1.0
             continue
-        null = sim[:, on].mean(1) - sim[:, off].mean(1)
-        z[g] = float((observed[g] - null.mean()) / (null.std() + 1e-9))
-        p[g] = float((1 + (null >= observed[g] - 1e-12).sum()) / (1 + permutations))
+        observed, null = float(c[0]), c[1:]
+        z[g] = float((observed - null.mean()) / (null.std() + 1e-9))
+        p[g] = _p_value(null, observed)
     return z, p
 
 
