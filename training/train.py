@@ -261,9 +261,7 @@ def train(cfg: TrainConfig) -> dict:
             break
         if cfg.stop_after_epochs and ran >= cfg.stop_after_epochs and epoch + 1 < cfg.epochs:
             acc.print(f"stopping after {ran} epoch(s) as asked; continue with --resume")
-            acc.wait_for_everyone()
-            acc.free_memory()
-            acc.end_training()
+            _end(acc)
             return {"finished": False, "epoch": state["epoch"], "history": state["history"]}
 
     acc.wait_for_everyone()
@@ -288,18 +286,23 @@ def train(cfg: TrainConfig) -> dict:
                          n_test=len(splits.test))
         summary["model_dir"] = str(folder)
         acc.print(f"test accuracy {test['accuracy']:.3f}, macro-F1 {test['macro_f1']:.3f}; model in {folder}")
-    # Every rank tears the process group down together, once rank 0 has written the model: a rank
-    # that left first once died at exit (SIGABRT, "terminate called without an active exception")
-    # while rank 0 still held the group. The push needs no group, so it comes after, and the other
-    # ranks do not wait on an upload inside a collective's timeout.
-    acc.wait_for_everyone()
-    acc.free_memory()
-    acc.end_training()
+    # The push needs no process group, so it comes after it is torn down, and the other ranks do
+    # not wait on an upload inside a collective's timeout.
+    _end(acc)
     if acc.is_main_process and cfg.push_to_hub:
         from .push import push_folder
 
         summary["hub_url"] = push_folder(summary["model_dir"], cfg.push_to_hub, private=cfg.hub_private)
     return summary
+
+
+def _end(acc) -> None:
+    """Every rank tears the process group down together, once rank 0 has written its files: a rank
+    that left first once died at exit (SIGABRT, "terminate called without an active exception")
+    while rank 0 still held the group."""
+    acc.wait_for_everyone()
+    acc.free_memory()
+    acc.end_training()
 
 
 def main(argv=None) -> int:

@@ -137,13 +137,6 @@ def _p_value(null: np.ndarray, observed: float) -> float:
     return float((1 + (null >= observed - 1e-12).sum()) / (1 + null.size))
 
 
-def repetition(X: np.ndarray, groups=(2, 3, 4)) -> dict[int, float]:
-    """Per grouping g: mean lag similarity (:func:`lag_similarity`) at multiples of g minus that
-    at the other lags. X : (dims, n_beats); 0 for a grouping the track is too short to test."""
-    sim = lag_similarity(X)
-    return {g: float(c) if (c := _multiples_contrast(sim, g)) is not None else 0.0 for g in groups}
-
-
 def grouping_p_values(accents: np.ndarray, groups=(2, 3, 4), permutations: int = PERMUTATIONS,
                       seed: int = 0) -> dict[int, float]:
     """Permutation p-value of each grouping's best-phase score (:func:`phase_scores`): the share of
@@ -169,7 +162,8 @@ def grouping_p_values(accents: np.ndarray, groups=(2, 3, 4), permutations: int =
 
 def repetition_test(X: np.ndarray, groups=(2, 3, 4), permutations: int = PERMUTATIONS,
                     seed: int = 0) -> tuple[dict[int, float], dict[int, float]]:
-    """Each grouping's :func:`repetition` against the same beats shuffled (seeded): its z-score
+    """Per grouping g, how much more alike the beats are at lags that are multiples of g than at
+    the other lags (:func:`lag_similarity`), against the same beats shuffled (seeded): its z-score
     over the shuffles (how far above chance, comparable across track lengths) and its one-sided
     permutation p-value. X : (dims, n_beats)."""
     n = X.shape[1]
