@@ -5,7 +5,8 @@
 Sources: the generator's DEV split (its test split is never fitted), the analysed Bach chorales
 and the analysed Monteverdi madrigals (benchmarks/analyses.py). Each piece is analysed once
 (chroma, bass chroma, beats, downbeats cached in memory); then every grid point re-runs only the
-chord HMM. For each source the table shows the grid point chosen on the OTHER two sources and its
+two chord passes and the key between them (genre_model.theory.chords.estimate_harmony; the key with
+weights fitted without the piece's source: run fit_key.py first). For each source the table shows the grid point chosen on the OTHER two sources and its
 WCSR on this one (held out), beside the shipped parameters and the all-source choice; the held-out
 choices go to benchmarks/.cache/chords-loso.json, which bench_harmony.py applies per source.
 """
@@ -30,9 +31,9 @@ LOSO = Path(__file__).resolve().parent / ".cache" / "chords-loso.json"  # read b
 GRID = {
     "STEPS_PER_BEAT": [1, 2],
     "SELF_PROB_AT_DOWNBEAT": [0.3, 0.5],
-    "SELF_PROB_IN_BAR": [0.7, 0.85, 0.95],
     "TEMPERATURE": [0.02, 0.03, 0.05],
     "BASS_WEIGHT": [0.05, 0.1, 0.2],
+    "KEY_PRIOR": [0.0, 1.0, 2.0],
 }
 
 
@@ -61,24 +62,43 @@ def _features(job):
 
 
 def _score(sig, beats, downbeats, chords) -> tuple[float, float]:
-    from genre_model.theory.chords import estimate_chords
+    from genre_model.theory.chords import estimate_harmony
     from genre_model.theory.signal import Signal
 
     sig.frames_to_time = lambda f: Signal.frames_to_time(sig, f)
     sig.time_to_frames = lambda t: Signal.time_to_frames(sig, t)
-    got = estimate_chords(sig, beats, downbeats=downbeats)
+    got, _ = estimate_harmony(sig, beats, downbeats)
     return ev.chord_majmin([(s.start, s.end, s.label) for s in got.segments], SimpleNamespace(chords=chords))
 
 
 def evaluate(feats, params: dict) -> dict[str, float]:
+    """Majmin WCSR per source under the chord ``params``; the key that the second chord pass favours
+    is found with the key weights fitted without that source (fit_key.py's file, when present)."""
     import genre_model.theory.chords as C
+    import genre_model.theory.key as K
+    from benchmarks.fit_key import LOSO_WEIGHTS
 
+    key_loso = json.loads(LOSO_WEIGHTS.read_text()) if LOSO_WEIGHTS.exists() else {}
+    shipped_key = dict(K.KEY_WEIGHTS)
     for k, v in params.items():
         setattr(C, k, v)
     acc: dict[str, list] = {}
     for source, sig, beats, downbeats, chords in feats:
+        K.KEY_WEIGHTS.update(key_loso.get(source, shipped_key))
         acc.setdefault(source, []).append(_score(sig, beats, downbeats, chords))
+    K.KEY_WEIGHTS.update(shipped_key)
     return {s: sum(a * d for a, d in v) / sum(d for _, d in v) for s, v in acc.items()}
+
+
+_FEATS: list = []
+
+
+def _init(feats) -> None:
+    _FEATS[:] = feats
+
+
+def _evaluate_point(params: dict) -> dict[str, float]:
+    return evaluate(_FEATS, params)
 
 
 def main() -> None:
@@ -91,7 +111,8 @@ def main() -> None:
         feats = list(pool.map(_features, items(args.limit), chunksize=2))
     shipped = {k: getattr(C, k) for k in GRID}
     points = [dict(zip(GRID, v)) for v in itertools.product(*GRID.values())]
-    scores = [evaluate(feats, p) for p in points]
+    with ProcessPoolExecutor(2, initializer=_init, initargs=(feats,)) as pool:
+        scores = list(pool.map(_evaluate_point, points))
     sources = sorted({f[0] for f in feats})
     base = evaluate(feats, shipped)
     rows, loso = [], {}

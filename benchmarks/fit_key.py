@@ -34,14 +34,17 @@ LOSO_WEIGHTS = CACHE / "key-loso.json"  # per source: the weights fitted without
 
 
 def readings(job) -> dict:
-    """What the key logit sees of one item: mean chroma and bass chroma (12,), the estimated chords."""
+    """What the key logit sees of one item: mean chroma and bass chroma (12,), the first pass's chords
+    (genre_model.theory.chords.estimate_harmony: the key is read before the chords are redone in it)."""
     source, split, wav, key = job
+    from genre_model.theory.chords import estimate_chords
     from genre_model.theory.report import analyze_signal, decode_measured
 
     y, sr, loudness = decode_measured(wav)
     report, sig = analyze_signal(y, sr, loudness=loudness)
+    first = estimate_chords(sig, report.tempo.beats, downbeats=report.meter.downbeats)  # what the key reads
     return {"source": source, "split": split, "key": key, "chroma": sig.chroma.mean(1),
-            "bass": sig.bass_chroma.mean(1), "chords": [(s.label, s.end - s.start) for s in report.chords.segments]}
+            "bass": sig.bass_chroma.mean(1), "chords": [(s.label, s.end - s.start) for s in first.segments]}
 
 
 def collect(workers: int = 2) -> list[dict]:

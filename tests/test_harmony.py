@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from genre_model.theory.chords import roman, spell_chord
+from genre_model.theory.chords import LABELS, diatonic_triads, harmonic_rhythm, roman, spell_chord, transitions
 from genre_model.theory.key import KeyResult, estimate_key, key_name, key_templates, pitch_class, spell
 from genre_model.theory.signal import SR
 
@@ -42,6 +42,30 @@ def test_a_key_the_chords_do_not_support_is_questioned():
     odd = estimate_key(chroma, chords=[("C:maj", 2.0), ("F:maj", 2.0), ("Eb:min", 2.0), ("B:min", 2.0)])
     assert odd.chord_fit < 0.5 and odd.note.startswith("questioned")
     assert odd.candidates[1][0] in odd.note  # the runner-up is named
+
+
+def test_the_harmonic_rhythm_is_the_pieces_own():
+    """A chord on every step (a chorale) is most likely under a low probability of staying, one
+    chord a bar (4 steps: it stays 3 times in 4) under a high one: the chord HMM's stickiness is
+    read from the piece."""
+    rng = np.random.default_rng(0)
+
+    def emissions(chords_per_step):  # the heard chord 4 nats above the rest, plus noise of 1 nat
+        z = rng.normal(0, 1.0, (len(LABELS), len(chords_per_step)))
+        z[chords_per_step, np.arange(len(chords_per_step))] += 4.0
+        return z - np.logaddexp.reduce(z, axis=0)
+
+    every_step = np.tile([0, 21, 5, 7], 16)  # C Am F G, a new chord on every step
+    per_bar = np.repeat(every_step[:16], 4)
+    assert harmonic_rhythm(emissions(every_step), transitions) <= 0.5
+    assert harmonic_rhythm(emissions(per_bar), transitions) >= 0.7
+
+
+def test_the_keys_triads_are_its_scales():
+    on = lambda key: {LABELS[i] for i in np.flatnonzero(diatonic_triads(_key(key)))}  # noqa: E731
+    assert on("C major") == {"C:maj", "D:min", "E:min", "F:maj", "G:maj", "A:min"}
+    # minor: natural minor plus the leading tone (V is E major), as key.diatonic_share counts it
+    assert on("A minor") == {"A:min", "C:maj", "D:min", "E:min", "E:maj", "F:maj", "F:min", "G:maj"}
 
 
 def _partials(freqs, t, amp=0.2):

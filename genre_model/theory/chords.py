@@ -3,8 +3,12 @@
 States are the 24 major/minor triads and "N" (no chord). Emissions are the cosine between a
 beat's chroma and each triad template (templates include the notes' harmonics), plus the bass
 chroma at the chord's root, through a softmax with a temperature; "N" scores high when the
-chroma is weak or flat. The transition matrix favours staying on a chord, more so inside a bar
-than at its downbeat (chords mostly change on the bar line).
+chroma is weak or flat. The transition matrix favours staying on a chord, less so at a bar's
+downbeat (chords mostly change on the bar line); how strongly it stays inside a bar is the
+piece's harmonic rhythm, chosen per piece as the value under which its chroma sequence is most
+likely (a chorale changes chord on every beat, a pop song once a bar). With a key, the triads of
+its scale get a bonus (:func:`estimate_harmony`: chords, then the key from them, then the chords
+again in that key).
 """
 from __future__ import annotations
 
@@ -13,18 +17,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .key import PITCH_NAMES, KeyResult, pitch_class, spell
+from .key import MAJOR_SCALE, MINOR_SCALE, PITCH_NAMES, KeyResult, estimate_key, pitch_class, spell
 from .signal import Signal
 
 # Fitted by benchmarks/fit_chords.py on three sources together: the generator's dev split, 17 Bach
-# chorales and 34 Monteverdi madrigals with human analyses (benchmarks/analyses.py). Fitted on the
-# other two only, each source reads (majmin WCSR): chorales 75.2, generator 85.1, madrigals 71.2;
-# with these all-source values (in-sample): 81.3, 87.3, 71.6.
-SELF_PROB = 0.85  # HMM probability of staying on a chord from one step to the next (no downbeats known)
-# The same into the first / another step of a bar, when downbeats are known
-SELF_PROB_AT_DOWNBEAT, SELF_PROB_IN_BAR = 0.5, 0.95
+# chorales and 34 Monteverdi madrigals with human analyses (benchmarks/analyses.py); each source is
+# reported with the values fitted on the other two (README "Key and chords on analysed scores":
+# held out, majmin WCSR chorales 82.2, generator dev 90.7, madrigals 73.5).
+SELF_PROB_AT_DOWNBEAT = 0.3  # HMM probability of staying on a chord into the first step of a bar
+# Candidates for staying on a chord into any other step (all steps when no downbeats are known):
+# the piece's harmonic rhythm, chosen per piece by likelihood (forward algorithm)
+SELF_PROB_CHOICES = (0.3, 0.5, 0.7, 0.85, 0.95, 0.99)
+KEY_PRIOR = 1.0  # log-emission bonus of the triads inside the key's scale (when a key is given)
 TEMPERATURE = 0.03  # softmax temperature of the template cosines
-STEPS_PER_BEAT = 2  # chord decisions per beat: half beats (chorales change chord on every beat and between)
+STEPS_PER_BEAT = 1  # chord decisions per beat (1 or 2: half beats)
 BASS_WEIGHT = 0.05  # weight of the bass chroma at each chord's root
 HARMONIC_DECAY = 0.6  # amplitude of the h-th harmonic in the templates: HARMONIC_DECAY ** (h - 1)
 N_HARMONICS = 6
@@ -125,10 +131,46 @@ def transitions(self_prob: float) -> np.ndarray:
     return np.log(trans)
 
 
+def forward_log_likelihood(log_emit: np.ndarray, log_trans: np.ndarray) -> float:
+    """log P(observations) of an HMM with a uniform start (the forward algorithm, scaled), the
+    arguments as :func:`viterbi`'s."""
+    emit = np.exp(log_emit - log_emit.max(axis=0, keepdims=True))
+    shift = float(log_emit.max(axis=0).sum())
+    trans = np.exp(log_trans)
+    alpha = emit[:, 0] / emit.shape[0]
+    total = 0.0
+    for t in range(1, emit.shape[1]):
+        norm = alpha.sum()
+        total += np.log(norm)
+        alpha = (alpha / norm) @ (trans[t] if trans.ndim == 3 else trans) * emit[:, t]
+    return total + float(np.log(alpha.sum())) + shift
+
+
+def harmonic_rhythm(log_emit: np.ndarray, trans_for) -> float:
+    """The piece's probability of staying on a chord from one step to the next: the one of
+    :data:`SELF_PROB_CHOICES` under which its emissions ``log_emit`` (n_states, n_steps) are most
+    likely; ``trans_for(p)`` gives the log transitions for a candidate ``p``."""
+    return max(SELF_PROB_CHOICES, key=lambda p: forward_log_likelihood(log_emit, trans_for(p)))
+
+
+def diatonic_triads(key: KeyResult) -> np.ndarray:
+    """1 for the states (:data:`LABELS`) whose triad lies inside ``key``'s scale (minor: natural
+    minor plus the leading tone), else 0; shape = (25,)."""
+    tonic = pitch_class(key.tonic)
+    scale = {(tonic + s) % 12 for s in (MINOR_SCALE if key.mode == "minor" else MAJOR_SCALE)}
+    out = np.zeros(len(LABELS))
+    for i, label in enumerate(LABELS[:-1]):
+        root, quality = label.split(":")
+        r = pitch_class(root)
+        out[i] = {r, (r + (4 if quality == "maj" else 3)) % 12, (r + 7) % 12} <= scale
+    return out
+
+
 def estimate_chords(sig: Signal, beats: list[float], key: KeyResult | None = None,
                     downbeats: list[float] | None = None) -> ChordResult:
     """Chords over time on the beat grid (0.5-s grid when there are no beats). With ``downbeats``
-    (seconds), chords change more readily at the start of a bar than inside it."""
+    (seconds), chords change more readily at the start of a bar than inside it; with a ``key``,
+    its scale's triads are favoured (:data:`KEY_PRIOR`) and the progression is written in it."""
     n = sig.n_frames
     if beats and len(beats) >= 2:
         b = np.asarray(beats, float)
@@ -148,12 +190,15 @@ def estimate_chords(sig: Signal, beats: list[float], key: KeyResult | None = Non
     n_score = np.where(quiet | (norms < 1e-6), 1.0 + BASS_WEIGHT, 0.55 + 0.4 * flat)
     emit = np.vstack([cos, n_score]) / TEMPERATURE
     emit = emit - np.logaddexp.reduce(emit, axis=0)
-    if downbeats:
-        bar_starts = np.isin(bounds, sig.time_to_frames(downbeats))
-        trans = np.where(bar_starts[:-1, None, None], transitions(SELF_PROB_AT_DOWNBEAT), transitions(SELF_PROB_IN_BAR))
-    else:
-        trans = transitions(SELF_PROB)
-    path = viterbi(emit, trans)
+    if key is not None and key.tonic is not None and KEY_PRIOR:
+        emit = emit + KEY_PRIOR * diatonic_triads(key)[:, None]
+    bar_starts = np.isin(bounds, sig.time_to_frames(downbeats))[:-1, None, None] if downbeats else None
+
+    def trans_for(self_prob: float) -> np.ndarray:
+        inside = transitions(self_prob)
+        return inside if bar_starts is None else np.where(bar_starts, transitions(SELF_PROB_AT_DOWNBEAT), inside)
+
+    path = viterbi(emit, trans_for(harmonic_rhythm(emit, trans_for)))
     times = sig.frames_to_time(bounds)
     segments: list[ChordSegment] = []
     for i, s in enumerate(path):
@@ -165,10 +210,24 @@ def estimate_chords(sig: Signal, beats: list[float], key: KeyResult | None = Non
     seq = [s.label for s in segments if s.label != "N"]
     if len(seq) >= 4:
         grams = Counter(tuple(seq[i:i + 4]) for i in range(len(seq) - 3))
-        best, count = grams.most_common(1)[0]
-        result.progression_chords = list(best)
-        result.progression = [roman(c, key) for c in best]
+        best_gram, count = grams.most_common(1)[0]
+        result.progression_chords = list(best_gram)
+        result.progression = [roman(c, key) for c in best_gram]
         result.progression_count = count
     elif not seq:
         result.reason = "no chords heard (no stable harmony)"
     return result
+
+
+def estimate_harmony(sig: Signal, beats: list[float], downbeats: list[float] | None = None
+                     ) -> tuple[ChordResult, KeyResult]:
+    """Chords and key that agree: chords, the key from them (with the chroma and bass), then the
+    chords again with that key's triads favoured; labels and progression spelled in the key."""
+    first = estimate_chords(sig, beats, downbeats=downbeats)
+    key = estimate_key(sig.chroma, chords=[(s.label, s.end - s.start) for s in first.segments], bass=sig.bass_chroma)
+    chords = estimate_chords(sig, beats, key, downbeats) if key.tonic is not None and KEY_PRIOR else first
+    for seg in chords.segments:  # spelled in the key: the dominant of C# minor is G#, not Ab
+        seg.label = spell_chord(seg.label, key)
+    chords.progression_chords = [spell_chord(c, key) for c in chords.progression_chords]
+    chords.progression = [roman(c, key) for c in chords.progression_chords]
+    return chords, key

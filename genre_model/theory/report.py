@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..audio import AudioInput, decode_audio, resample
-from .chords import ChordResult, chord_name, estimate_chords, roman, spell_chord
+from .chords import ChordResult, chord_name, estimate_harmony, roman
 from .dynamics import DynamicsResult, estimate_dynamics
 from .loudness import ChannelMeter, Loudness, measure_loudness
-from .key import KeyResult, estimate_key
+from .key import KeyResult
 from .meter import MeterResult, estimate_meter
 from .mood import MoodResult, estimate_mood
 from .quality import QualityResult, estimate_quality
@@ -164,13 +164,8 @@ def _analyze_resampled(y_native: np.ndarray, sr_native: int, native, t0: float) 
     sig = Signal(resample(y_native, sr_native, SR))
     tempo = estimate_tempo(sig)
     meter = estimate_meter(sig, tempo)
-    chords = estimate_chords(sig, tempo.beats, downbeats=meter.downbeats)
-    key = estimate_key(sig.chroma, chords=[(s.label, s.end - s.start) for s in chords.segments], bass=sig.bass_chroma)
+    chords, key = estimate_harmony(sig, tempo.beats, meter.downbeats)
     key.tuning_cents = round(100 * sig.tuning, 1)
-    for seg in chords.segments:  # spelled in the key: the dominant of C# minor is G#, not Ab
-        seg.label = spell_chord(seg.label, key)
-    chords.progression_chords = [spell_chord(c, key) for c in chords.progression_chords]
-    chords.progression = [roman(c, key) for c in chords.progression_chords]
     structure = estimate_structure(sig, tempo.beats)
     timbre = estimate_timbre(sig)
     loudness, quality = native.result()
