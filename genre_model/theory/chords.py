@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .key import MAJOR_SCALE, MINOR_SCALE, PITCH_NAMES, KeyResult, estimate_key, pitch_class, spell
+from .key import (PITCH_NAMES, KeyResult, estimate_key, pitch_class, scale_pitch_classes, spell,
+                  triad_pitch_classes)
 from .signal import Signal
 
 # Fitted by benchmarks/fit_chords.py on three sources together: the generator's dev split, 17 Bach
@@ -156,14 +157,8 @@ def harmonic_rhythm(log_emit: np.ndarray, trans_for) -> float:
 def diatonic_triads(key: KeyResult) -> np.ndarray:
     """1 for the states (:data:`LABELS`) whose triad lies inside ``key``'s scale (minor: natural
     minor plus the leading tone), else 0; shape = (25,)."""
-    tonic = pitch_class(key.tonic)
-    scale = {(tonic + s) % 12 for s in (MINOR_SCALE if key.mode == "minor" else MAJOR_SCALE)}
-    out = np.zeros(len(LABELS))
-    for i, label in enumerate(LABELS[:-1]):
-        root, quality = label.split(":")
-        r = pitch_class(root)
-        out[i] = {r, (r + (4 if quality == "maj" else 3)) % 12, (r + 7) % 12} <= scale
-    return out
+    scale = scale_pitch_classes(pitch_class(key.tonic), key.mode)
+    return np.array([float(triad_pitch_classes(label) <= scale) for label in LABELS[:-1]] + [0.0])
 
 
 def estimate_chords(sig: Signal, beats: list[float], key: KeyResult | None = None,

@@ -110,10 +110,16 @@ def profile_correlations(c: np.ndarray, profile: str = DEFAULT_PROFILE) -> np.nd
     return tz @ cz / 12.0
 
 
-def _triad_pcs(label: str) -> set[int]:
+def triad_pitch_classes(label: str) -> set[int]:
+    """Pitch classes of a Harte major/minor triad: ``"A:min"`` -> {9, 0, 4}."""
     root, quality = label.split(":")
     r = pitch_class(root)
     return {r, (r + (4 if quality == "maj" else 3)) % 12, (r + 7) % 12}
+
+
+def scale_pitch_classes(tonic_pc: int, mode: str) -> set[int]:
+    """Pitch classes of a key's scale (minor: natural minor plus the leading tone)."""
+    return {(tonic_pc + s) % 12 for s in (MINOR_SCALE if mode == "minor" else MAJOR_SCALE)}
 
 
 def key_features(chroma_mean: np.ndarray, profile: str = DEFAULT_PROFILE, bass_mean: np.ndarray | None = None,
@@ -144,7 +150,7 @@ def key_features(chroma_mean: np.ndarray, profile: str = DEFAULT_PROFILE, bass_m
         t, minor = i % 12, i >= 12
         tonic = f"{PITCH_NAMES[t]}:{'min' if minor else 'maj'}"
         dominant = f"{PITCH_NAMES[(t + 7) % 12]}:maj"
-        scale = {(t + s) % 12 for s in (MINOR_SCALE if minor else MAJOR_SCALE)}
+        scale = scale_pitch_classes(t, "minor" if minor else "major")
         cols["profile_r"].append(r[i])
         cols["bass_profile_r"].append(rb[i])
         cols["bass_tonic_over_fifth"].append(
@@ -152,7 +158,7 @@ def key_features(chroma_mean: np.ndarray, profile: str = DEFAULT_PROFILE, bass_m
         cols["tonic_share"].append(sum(d for c, d in seq if c == tonic) / total)
         cols["opens_on_tonic_root"].append(float(first_root == t))
         cols["dominant_share"].append(sum(d for c, d in seq if c == dominant) / total)
-        cols["diatonic_share"].append(sum(d for c, d in seq if _triad_pcs(c) <= scale) / total)
+        cols["diatonic_share"].append(sum(d for c, d in seq if triad_pitch_classes(c) <= scale) / total)
     return np.array([cols[k] for k in KEY_WEIGHTS]).T
 
 
