@@ -53,32 +53,26 @@ def analysed_items(limit: int | None = None):
     return out
 
 
-def held_out_chords(source: str) -> bool:
-    """Set the chord HMM's parameters to those fitted on the OTHER sources (fit_chords.py's
-    leave-one-source-out file); False when that file is missing (the shipped values stay)."""
+def held_out_parameters(source: str) -> bool:
+    """Load into the analysers the chord HMM's parameters and the key logit's weights fitted
+    without ``source`` (fit_chords.py and fit_key.py write them); False (shipped values,
+    in-sample) when either file or the source is missing."""
     import json
 
     import genre_model.theory.chords as C
-    from benchmarks.fit_chords import LOSO
-
-    fitted = json.loads(LOSO.read_text()).get(source) if LOSO.exists() else None
-    for k, v in (fitted or {}).items():
-        setattr(C, k, v)
-    return fitted is not None
-
-
-def held_out_key(source: str) -> bool:
-    """Set the key logit's weights to those fitted without ``source`` (fit_key.py's
-    leave-one-source-out file); False when that file is missing (the shipped values stay)."""
-    import json
-
     import genre_model.theory.key as K
+    from benchmarks.fit_chords import LOSO
     from benchmarks.fit_key import LOSO_WEIGHTS
 
-    fitted = json.loads(LOSO_WEIGHTS.read_text()).get(source) if LOSO_WEIGHTS.exists() else None
-    if fitted is not None:
-        K.KEY_WEIGHTS.update(fitted)
-    return fitted is not None
+    if not (LOSO.exists() and LOSO_WEIGHTS.exists()):
+        return False
+    chords, key = json.loads(LOSO.read_text()).get(source), json.loads(LOSO_WEIGHTS.read_text()).get(source)
+    if chords is None or key is None:
+        return False
+    for k, v in chords.items():
+        setattr(C, k, v)
+    K.KEY_WEIGHTS.update(key)
+    return True
 
 
 def ours(wav: Path) -> dict:
@@ -129,7 +123,7 @@ SYSTEMS = {"ours": ours, "librosa": librosa_recipe, "essentia": essentia_recipe}
 
 def _run(job):
     system, source, wav, truth, shipped = job
-    if system == "ours" and not shipped and not (held_out_chords(source) and held_out_key(source)):
+    if system == "ours" and not shipped and not held_out_parameters(source):
         raise SystemExit("run benchmarks/fit_chords.py and benchmarks/fit_key.py first: ours is reported with "
                          "chord and key parameters fitted on the other sources")
     est = SYSTEMS[system](wav)

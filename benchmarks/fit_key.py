@@ -61,10 +61,9 @@ def collect(workers: int = 2) -> list[dict]:
 def features(r: dict) -> tuple[np.ndarray, np.ndarray]:
     """(features (24, n_features), is-the-true-key (24,)) of one item's readings."""
     X = K.key_features(r["chroma"], K.DEFAULT_PROFILE, r["bass"], r["chords"])
-    _, labels = K.key_templates()
     tonic, mode = r["key"].split()
     truth = K.key_name(K.pitch_class(tonic), mode)
-    return X, np.array([K.key_name(i % 12, "minor" if i >= 12 else "major") == truth for i in range(len(labels))])
+    return X, np.array([K.key_name(i % 12, "minor" if i >= 12 else "major") == truth for i in range(len(X))])
 
 
 def weighted_score(w: np.ndarray, rows: list[dict]) -> float:
