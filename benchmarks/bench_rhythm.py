@@ -224,13 +224,56 @@ def breakdown(items, answers, by: str) -> None:
     print_table([by, "n", *(f"Acc1 {s}" for s in answers), *(f"beat F {s}" for s in answers), "meter ours"], rows)
 
 
+def no_pulse_signal(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """A track with no pulse at the theory's rate: white, pink or brown noise, or ``clicks`` (noise
+    bursts of random loudness at Poisson times, 6 per second), peak 0.3."""
+    from genre_model.theory.signal import SR
+
+    n = int(seconds * SR)
+    w = rng.standard_normal(n)
+    if kind == "pink":
+        f = np.fft.rfft(w)
+        w = np.fft.irfft(f / np.sqrt(np.arange(1, f.size + 1)), n)
+    elif kind == "brown":
+        w = np.cumsum(w)
+        w -= np.convolve(w, np.ones(2000) / 2000, "same")
+    elif kind == "clicks":
+        w = 0.01 * w
+        for i in rng.integers(0, n - 100, int(seconds * 6)):
+            w[i: i + 100] += rng.standard_normal(100) * rng.uniform(0.2, 1.0)
+    return (0.3 * w / np.abs(w).max()).astype(np.float32)
+
+
+def noise_clarity(seeds: int = 8) -> None:
+    """The highest pulse clarity of tracks without a pulse, per length, against the threshold
+    (``tempo.min_pulse_clarity``): what the threshold is set from."""
+    from genre_model.theory import tempo as T
+    from genre_model.theory.signal import Signal
+
+    kinds = ("white", "pink", "brown", "clicks")
+    rng = np.random.default_rng(0)
+    print("| seconds | " + " | ".join(kinds) + " | threshold |\n|---|" + "---|" * (len(kinds) + 1))
+    for d in (8, 15, 30, 60, 120):
+        best = []
+        for kind in kinds:
+            vals = []
+            for _ in range(seeds if d <= 30 else seeds // 2):
+                found = T.octave_candidates(Signal(no_pulse_signal(kind, d, rng)))
+                vals.append(found.confidence if isinstance(found, T.TempoResult) else found[1])
+            best.append(max(vals))
+        print(f"| {d} | " + " | ".join(f"{v:.3f}" for v in best) + f" | {T.min_pulse_clarity(d):.3f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--noise", action="store_true", help="only the pulse clarity of noise and random clicks")
     ap.add_argument("--sources", default="generator,scores,charts")
     ap.add_argument("--systems", default="ours,librosa,essentia")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--breakdown", default="meter,style,curve,ensemble")
     args = ap.parse_args()
+    if args.noise:
+        return noise_clarity()
     items = [it for s in args.sources.split(",") for it in SOURCES[s]()[: args.limit]]
     answers = run(items, tuple(args.systems.split(",")))
     print("Rhythm per independent source (percent; meter of the baselines = always 4/4)\n")

@@ -31,15 +31,20 @@ PREFERRED_BPM = 120.0
 # benchmarks/fit_octave.py on every rhythm source (generator dev split, rendered scores, charted
 # recordings); the benchmarks report each source with weights fitted on the other sources only.
 OCTAVE_WEIGHTS = {
-    "tempo_preference": 1.22, "salience": 1.72, "bass_half": -3.35, "bass_thirds": -4.56, "ternary": -1.44,
-    "ternary_log2_bpm": -3.82, "harmonic_every_2": -3.14, "harmonic_every_3": 1.07, "harmonic_every_4": 0.92,
-    "harmonic_every_6": -1.49, "ternary_harmonic_every_2": -0.46, "ternary_harmonic_every_3": -0.39,
-    "ternary_harmonic_every_4": -1.54, "ternary_harmonic_every_6": 0.73,
+    "tempo_preference": 1.07, "salience": 1.51, "bass_half": -3.49, "bass_thirds": -4.74, "ternary": -1.58,
+    "ternary_log2_bpm": -3.6, "harmonic_every_2": -3.15, "harmonic_every_3": 0.86, "harmonic_every_4": 0.82, "harmonic_every_6": -1.34,
+    "ternary_harmonic_every_2": -0.46, "ternary_harmonic_every_3": -0.4, "ternary_harmonic_every_4": -1.56, "ternary_harmonic_every_6": 0.82,
 }
 OCTAVE_FACTORS = (1 / 3, 1 / 2, 2 / 3, 1.0, 1.5, 2.0, 3.0)
-MIN_PULSE_CLARITY = 0.15  # below: no steady pulse. Mean local autocorrelation at the period, measured:
-# white noise <= 0.116 (10 seeds, 8 s; <= 0.061 at 30 s); rendered scores and generator clips: lowest 0.112
-# (a madrigal), then 0.124, 0.131, 0.148 ... (a few slow-attack pieces fall below and get no tempo)
+# Below MIN_PULSE_CLARITY x min(1, sqrt(PULSE_CLARITY_SPAN_S / duration)): no steady pulse (a track
+# longer than PULSE_CLARITY_MAX_S keeps that length's threshold, the longest measured). The
+# clarity (mean local autocorrelation at the period) of a track without a pulse falls with its length,
+# as more windows are averaged. Highest of 8 seeds (4 from 60 s) of white, pink and brown noise and of
+# randomly timed clicks (`benchmarks/bench_rhythm.py --noise`): 8 s 0.212 (clicks; noise 0.137),
+# 15 s 0.160 (clicks; noise 0.123), 30 s 0.080, 60 s 0.054, 120 s 0.044; the threshold: 0.15, 0.15,
+# 0.106, 0.075, 0.053 (so short runs of random clicks can still get a tempo, as before). A fixed 0.15
+# left 10 of 118 rendered score excerpts (40 s; slow chorales and madrigals at 0.102-0.148) without one.
+MIN_PULSE_CLARITY, PULSE_CLARITY_SPAN_S, PULSE_CLARITY_MAX_S = 0.15, 15.0, 120.0
 MIN_ONSET_P95 = 0.8  # dB of spectral flux: steady tones stay under ~0.4 (noise is caught by clarity)
 
 
@@ -219,6 +224,12 @@ class OctaveCandidate:
         return sum(OCTAVE_WEIGHTS[k] * v for k, v in self.features.items())
 
 
+def min_pulse_clarity(duration: float) -> float:
+    """The pulse clarity below which a track of ``duration`` seconds has no steady pulse."""
+    duration = min(max(duration, 1e-9), PULSE_CLARITY_MAX_S)
+    return MIN_PULSE_CLARITY * min(1.0, float(np.sqrt(PULSE_CLARITY_SPAN_S / duration)))
+
+
 def octave_candidates(sig: Signal) -> tuple[list[OctaveCandidate], float] | TempoResult:
     """The metrical relatives (x1/3 ... x3) of the most salient period and the pulse clarity, or a
     TempoResult saying why no tempo can be determined."""
@@ -237,7 +248,7 @@ def octave_candidates(sig: Signal) -> tuple[list[OctaveCandidate], float] | Temp
     # pulse clarity: autocorrelation at the best period or its first multiples (in slow compound
     # meters the strongest repetition can sit one metrical level up)
     clarity = float(np.clip(max(_ac_at(ac, k * 60.0 * fps / best) for k in (1, 2, 3)), 0, 1))
-    if clarity < MIN_PULSE_CLARITY:
+    if clarity < min_pulse_clarity(sig.duration):
         return TempoResult(None, round(clarity, 3), reason=f"no steady pulse (clarity {clarity:.2f})")
     smax = float(sal.max())
     periods = local_periods(acs, hop, 60.0 * fps / best, o.size)
