@@ -241,7 +241,8 @@ def dashboard(report) -> str:
                                 + (f" · tuned {k.tuning_cents:+.0f} cents" if abs(k.tuning_cents) >= 10 else ""))
          if k.label else k.reason),
         ("Tempo", f"{t.bpm:.0f} BPM" if t.bpm else nd, f"{len(t.beats)} beats · clarity {t.confidence:.0%}" if t.bpm else t.reason),
-        ("Meter", m.time_signature or nd, f"{m.subdivision} subdivision" if m.time_signature else m.reason),
+        ("Meter", m.time_signature or nd, f"{m.subdivision} subdivision · confidence {m.confidence:.0%}"
+         + "".join(f" · or {a}" for a in m.alternatives) if m.time_signature else m.reason),
         ("Chords", " – ".join(c.progression) if c.progression else nd,
          " ".join(map(chord_name, c.progression_chords)) or c.reason),
         ("Structure", s.form or nd, f"{len(s.segments)} section{'' if len(s.segments) == 1 else 's'}"),

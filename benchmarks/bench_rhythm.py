@@ -203,11 +203,13 @@ def table(items, answers) -> None:
             mean = lambda xs, k: f"{100 * np.mean([x[k] for x in xs]):.1f}" if xs else "-"  # noqa: E731
             held = all(answers[system][str(w)].get("held_out") for w, _ in its)
             note = ("other sources (held out)" if held else "all sources (IN-SAMPLE)") if system == "ours" else ""
+            right = [s for s in sc if s["acc1"]]  # the meter on the right tactus: what the meter alone gets
             rows.append([source, system, len(its), mean(sc, "acc1"), mean(sc, "acc2"), mean(sc, "beat_f"),
                          mean(nod, "beat_f") + f" ({len(nod)})", f"{100 * np.mean(dbf):.1f}" if dbf else "-",
-                         mean(sc, "meter") if system == "ours" else f"({mean(sc, 'meter')})", note])
+                         mean(sc, "meter") if system == "ours" else f"({mean(sc, 'meter')})",
+                         f"{mean(right, 'meter')} ({len(right)})" if system == "ours" else "", note])
     print_table(["source", "system", "n", "tempo Acc1", "tempo Acc2", "beat F", "beat F no drums (n)", "downbeat F",
-                 "meter", "ours fitted on"], rows)
+                 "meter", "meter where Acc1 (n)", "ours fitted on"], rows)
 
 
 def breakdown(items, answers, by: str) -> None:

@@ -116,17 +116,30 @@ def test_12_8_shuffle():
     assert m.time_signature == "12/8", m.scores
 
 
-@needs_synth
-@pytest.mark.xfail(strict=True, reason="known failure (issue 10): tempo and beats are right, but the bar "
-                   "reads 4/4 with its downbeat on the snare: kick and snare alternate as in 4/4 (the onset "
-                   "and bass accents peak on opposite beats), the harmony moves every 4 beats, and the "
-                   "meter's prior per signature (fitted) puts 4/4 well before 2/4")
-def test_2_4_march():
-    """A 2/4 reel from Ryan's Mammoth Collection on accordion over a kick-snare march beat."""
+@pytest.fixture(scope="module")
+def march():
+    """A 2/4 reel from Ryan's Mammoth Collection on accordion over a kick-snare march beat:
+    (truth, TempoResult, MeterResult)."""
+    if shutil.which("fluidsynth") is None:
+        pytest.skip("fluidsynth not installed")
     pm, truth = _score("ryansMammoth/7thRegimentReel.abc", tactus=110, curve="steady", ensemble="accordion", drums=True)
     assert truth.meter == "2/4"
-    t, m = _analyse(pm)
+    return (truth, *_analyse(pm))
+
+
+def test_2_4_march(march):
+    """Tempo and beats are right, and the report names 2/4 (as its answer or as the runner-up)."""
+    truth, t, m = march
     assert abs(t.bpm / 110 - 1) < 0.04 and _f(truth.beats, t.beats) > 0.9
+    assert m.subdivision == "binary" and "2/4" in [m.time_signature, *m.alternatives], m
+
+
+@pytest.mark.xfail(strict=True, reason="known failure (issue 10): the bar reads 4/4 (2/4 the runner-up) "
+                   "with its downbeat on the snare: kick and snare alternate as in 4/4 (the onset and bass "
+                   "accents peak on opposite beats), the harmony moves every 4 beats, and the meter's prior "
+                   "per signature (fitted) puts 4/4 before 2/4")
+def test_2_4_march_reads_2_4_with_its_downbeats(march):
+    truth, t, m = march
     assert m.time_signature == "2/4", m.scores
     assert _f(truth.downbeats, m.downbeats) > 0.8
 

@@ -50,6 +50,7 @@ MIN_BEATS = 8
 # only 41 % (108 scores items; 98 % of the generator's clips), as a test cannot be sure on 60 beats.
 # The contrast alone also passes clicks of random loudness (0.5-2.0 over 20 s; no bar) in 6 of 10.
 MIN_ACCENT = 0.5
+ALTERNATIVE_MIN_P = 0.2  # a runner-up signature this likely is reported beside the answer (2/4 beside 4/4)
 PERMUTATIONS = 400
 MAX_GROUPING_P = 0.005  # over six tests (accents and repetition, groupings of 2, 3, 4)
 REPEAT_LAGS = 16  # beats: the lags the repetition feature compares
@@ -66,6 +67,7 @@ class MeterResult:
     downbeats: list[float] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    alternatives: list[str] = field(default_factory=list)  # other signatures with probability >= ALTERNATIVE_MIN_P
 
 
 def _at(env: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -209,5 +211,6 @@ def estimate_meter(sig: Signal, tempo: TempoResult) -> MeterResult:
     signature, bpb, ternary = CANDIDATES[best]
     phase = int(phases[bpb].argmax())
     downbeats = [tempo.beats[i] for i in range(phase, len(tempo.beats), bpb)]
+    alternatives = [CANDIDATES[i][0] for i in np.argsort(-p) if i != best and p[i] >= ALTERNATIVE_MIN_P]
     return MeterResult(signature, bpb, "ternary" if ternary else "binary", round(float(p[best]), 3), downbeats,
-                       scores | {c[0]: round(float(q), 3) for c, q in zip(CANDIDATES, p)})
+                       scores | {c[0]: round(float(q), 3) for c, q in zip(CANDIDATES, p)}, alternatives=alternatives)

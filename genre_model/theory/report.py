@@ -55,7 +55,8 @@ class TheoryReport:
             "Key": (f"{k.label} (confidence {k.confidence:.0%})" + (f"; {k.note}" if k.note else "")
                     if k.label else f"{ND}: {k.reason}"),
             "Tempo": f"{t.bpm:.0f} BPM (clarity {t.confidence:.0%})" if t.bpm else f"{ND}: {t.reason}",
-            "Meter": m.time_signature or f"{ND}: {m.reason}",
+            "Meter": (f"{m.time_signature} (confidence {m.confidence:.0%}" + "".join(f"; or {a}" for a in m.alternatives) + ")"
+                      if m.time_signature else f"{ND}: {m.reason}"),
             "Chords": (" - ".join(c.progression) + f"  ({' '.join(c.progression_chords)})" if c.progression
                        else c.reason or f"{c.distinct_chords} distinct chords"),
             "Structure": self.structure.form or ND,
