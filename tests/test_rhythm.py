@@ -61,6 +61,35 @@ def test_local_period_follows_a_tempo_ramp():
     assert _f(clicks / fps, beats / fps) > 0.95
 
 
+def test_salience_along_the_local_period_keeps_a_slowing_tactus():
+    """Loud quarters and soft eighths, slowing from 72 to 48 BPM: in the mean autocorrelation the
+    drift smears the quarter's longer lags, so the eighth reading looks far more salient than on a
+    steady track; read along the local period (what the octave choice uses) it does not."""
+    from genre_model.theory.tempo import _comb_salience, local_acf, local_comb_salience, local_periods
+
+    fps = 22050 / 512
+
+    def relative_salience(b0, b1):  # log salience of the quarter reading over the eighth's: (local, global)
+        n = int(32 * fps)
+        bpm = np.linspace(b0, b1, n)
+        phase = np.cumsum(2 * bpm / 60 / fps)  # eighth notes
+        ticks = np.flatnonzero(np.diff(np.floor(phase)) > 0) + 1
+        onset = np.zeros(n)
+        onset[ticks] = np.where(np.arange(ticks.size) % 2 == 0, 1.0, 0.5)
+        onset = np.convolve(onset, [0.3, 1.0, 0.5, 0.2], mode="same")
+        acs, hop = local_acf(onset, fps)
+        period = 60 * fps / ((b0 + b1) / 2)
+        windows = local_periods(acs, hop, period, n)[np.minimum(np.arange(acs.shape[0]) * hop, n - 1)]
+        local = np.log(local_comb_salience(acs, windows) / local_comb_salience(acs, windows / 2))
+        glob = np.log(_comb_salience(acs.mean(0), np.array([period, period / 2]))).dot([1, -1])
+        return local, glob
+
+    steady_local, steady_global = relative_salience(60, 60)
+    slowing_local, slowing_global = relative_salience(72, 48)
+    assert steady_global - slowing_global > 1.0  # the mean autocorrelation is fooled by the ritardando
+    assert steady_local - slowing_local < 0.5
+
+
 @needs_synth
 @pytest.mark.parametrize("curve", ["ritardando", "accelerando"])
 def test_gradual_tempo_change_is_followed(curve):

@@ -4,7 +4,8 @@ Tempo: the mean of local autocorrelations of the onset envelope (8-s windows, so
 tempo still gives sharp peaks), summed over the first metrical multiples of each candidate period (a comb, so the tactus whose multiples are all strong wins over a lone
 subdivision), weighted by a broad log-normal prior; then the octave (x1/3 ... x3) is settled by
 a conditional logit over the metrical relatives of that period (bass on the off-beats,
-salience, prior, subdivision, and harmonic rhythm: every how many beats the harmony moves).
+salience read along the local period, prior, subdivision, and harmonic rhythm: every how many
+beats the harmony moves).
 Beats: dynamic programming (Ellis 2007) over the onset envelope with a local period that follows
 gradual tempo change (a Viterbi path through the local autocorrelations: ritardando,
 accelerando, rubato), written in numpy (no numba compilation on a cold start). The tempo is that
@@ -31,9 +32,9 @@ PREFERRED_BPM = 120.0
 # benchmarks/fit_octave.py on every rhythm source (generator dev split, rendered scores, charted
 # recordings); the benchmarks report each source with weights fitted on the other sources only.
 OCTAVE_WEIGHTS = {
-    "tempo_preference": 1.07, "salience": 1.51, "bass_half": -3.49, "bass_thirds": -4.74, "ternary": -1.58,
-    "ternary_log2_bpm": -3.6, "harmonic_every_2": -3.15, "harmonic_every_3": 0.86, "harmonic_every_4": 0.82, "harmonic_every_6": -1.34,
-    "ternary_harmonic_every_2": -0.46, "ternary_harmonic_every_3": -0.4, "ternary_harmonic_every_4": -1.56, "ternary_harmonic_every_6": 0.82,
+    "tempo_preference": 1.15, "salience": 1.28, "bass_half": -4.0, "bass_thirds": -4.82, "ternary": -2.0,
+    "ternary_log2_bpm": -3.56, "harmonic_every_2": -3.01, "harmonic_every_3": 0.82, "harmonic_every_4": 0.97, "harmonic_every_6": -1.38,
+    "ternary_harmonic_every_2": -0.62, "ternary_harmonic_every_3": -0.35, "ternary_harmonic_every_4": -1.21, "ternary_harmonic_every_6": 1.0,
 }
 OCTAVE_FACTORS = (1 / 3, 1 / 2, 2 / 3, 1.0, 1.5, 2.0, 3.0)
 # Below MIN_PULSE_CLARITY x min(1, sqrt(PULSE_CLARITY_SPAN_S / duration)): no steady pulse (a track
@@ -78,6 +79,22 @@ def _ac_at(ac: np.ndarray, lag: float) -> float:
 
 def _comb_salience(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
     return np.array([sum(_ac_at(ac, k * L) / k ** 0.5 for k in (1, 2, 3, 4)) for L in lags])
+
+
+def local_comb_salience(acs: np.ndarray, lags: np.ndarray) -> float:
+    """The comb salience (:func:`_comb_salience`) of each local autocorrelation at its own lag,
+    averaged over the windows: acs, shape = (n_windows, window frames); lags, shape = (n_windows,),
+    frames. Read along the tracked local period, a ritardando or a held fermata does not smear the
+    longer lags of a slow reading as it smears them in the mean autocorrelation."""
+    rows = np.arange(acs.shape[0])
+    total = np.zeros(acs.shape[0])
+    for k in (1, 2, 3, 4):
+        i = np.round(k * np.asarray(lags, float)).astype(int)
+        ok = (i >= 1) & (i + 1 < acs.shape[1])
+        j = np.clip(i, 1, acs.shape[1] - 2)
+        peak = np.maximum(np.maximum(acs[rows, np.maximum(j - 1, 1)], acs[rows, j]), acs[rows, j + 1])
+        total += np.where(ok, peak, 0.0) / k ** 0.5
+    return float(total.mean())
 
 
 LOCAL_WINDOW_S, LOCAL_HOP_S = 8.0, 0.5  # local-tempo autocorrelation windows
@@ -180,14 +197,15 @@ def track_beats(onset: np.ndarray, period, tightness: float = 100.0) -> np.ndarr
 HARMONIC_GROUPS = (2, 3, 4, 6)  # beats per chord change tried by octave_features
 
 
-def octave_features(sig: Signal, ac: np.ndarray, smax: float, bpm: float, frames: np.ndarray) -> dict[str, float]:
+def octave_features(sig: Signal, salience: float, bpm: float, frames: np.ndarray) -> dict[str, float]:
     """What tells a tempo reading (its BPM and tracked beat ``frames``) from its half, double,
     third or triple:
 
     * ``tempo_preference``: minus the squared distance in octaves from :data:`PREFERRED_BPM`
       (only its weight, the width, is fitted), and ``ternary_log2_bpm`` the signed distance from
       ``PRIOR_BPM`` for readings whose beats divide in three (compound tactus are slower);
-    * ``salience``: log comb salience relative to the best period's;
+    * ``salience``: log comb salience of the reading along its local period
+      (:func:`local_comb_salience`), given relative to the strongest reading's;
     * ``bass_half``, ``bass_thirds``: bass onsets on the half / thirds of each beat relative to the
       beats: ~1 when the reading is too slow (its beats are really every other or third beat);
     * ``ternary``: 1 when the beats divide in three (onsets at the thirds beat the half);
@@ -197,13 +215,12 @@ def octave_features(sig: Signal, ac: np.ndarray, smax: float, bpm: float, frames
       whose harmony moves every 6 too fast.
     """
     p = float(np.log2(bpm / PRIOR_BPM))
-    s = float(_comb_salience(ac, np.array([60.0 * sig.sr / sig.hop / bpm]))[0])
     ternary = float(subdivision(sig.onset_env, frames)[0])
     _, bass_half, bass_thirds = subdivision(sig.bass_onset_env, frames)
     change = zscore(harmonic_change(sig, frames))
     contrast = {g: float(phase_scores(change, g).max()) if change.size >= 2 * g else 0.0 for g in HARMONIC_GROUPS}
     return {
-        "tempo_preference": -float(np.log2(bpm / PREFERRED_BPM)) ** 2, "salience": float(np.log(max(s, 1e-3) / smax)),
+        "tempo_preference": -float(np.log2(bpm / PREFERRED_BPM)) ** 2, "salience": salience,
         "bass_half": bass_half, "bass_thirds": bass_thirds,
         "ternary": ternary, "ternary_log2_bpm": ternary * p,
         **{f"harmonic_every_{g}": (1 - ternary) * c for g, c in contrast.items()},
@@ -250,17 +267,18 @@ def octave_candidates(sig: Signal) -> tuple[list[OctaveCandidate], float] | Temp
     clarity = float(np.clip(max(_ac_at(ac, k * 60.0 * fps / best) for k in (1, 2, 3)), 0, 1))
     if clarity < min_pulse_clarity(sig.duration):
         return TempoResult(None, round(clarity, 3), reason=f"no steady pulse (clarity {clarity:.2f})")
-    smax = float(sal.max())
     periods = local_periods(acs, hop, 60.0 * fps / best, o.size)
+    window_periods = periods[np.minimum(np.arange(acs.shape[0]) * hop, o.size - 1)]  # one per local window
+    factors = [f for f in OCTAVE_FACTORS if MIN_BPM <= best * f <= MAX_BPM]
+    salience = np.log(np.maximum([local_comb_salience(acs, window_periods / f) for f in factors], 1e-3))
     out = []
-    for factor in OCTAVE_FACTORS:
+    for factor, s in zip(factors, salience - salience.max()):
         bpm = best * factor
-        if MIN_BPM <= bpm <= MAX_BPM:
-            frames = track_beats(o, periods / factor)
-            if frames.size >= 4:  # the reading's tempo is that of its tracked beats
-                tracked = 60.0 * fps / float(np.median(np.diff(frames)))
-                bpm = tracked if abs(tracked / bpm - 1) < 0.25 else bpm
-            out.append(OctaveCandidate(bpm, frames, octave_features(sig, ac, smax, bpm, frames)))
+        frames = track_beats(o, periods / factor)
+        if frames.size >= 4:  # the reading's tempo is that of its tracked beats
+            tracked = 60.0 * fps / float(np.median(np.diff(frames)))
+            bpm = tracked if abs(tracked / bpm - 1) < 0.25 else bpm
+        out.append(OctaveCandidate(bpm, frames, octave_features(sig, float(s), bpm, frames)))
     return out, clarity
 
 
