@@ -77,15 +77,10 @@ def _ac_at(ac: np.ndarray, lag: float) -> float:
     return float(ac[max(i - 1, 1): i + 2].max())
 
 
-def _comb_salience(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
-    return np.array([sum(_ac_at(ac, k * L) / k ** 0.5 for k in (1, 2, 3, 4)) for L in lags])
-
-
-def local_comb_salience(acs: np.ndarray, lags: np.ndarray) -> float:
-    """The comb salience (:func:`_comb_salience`) of each local autocorrelation at its own lag,
-    averaged over the windows: acs, shape = (n_windows, window frames); lags, shape = (n_windows,),
-    frames. Read along the tracked local period, a ritardando or a held fermata does not smear the
-    longer lags of a slow reading as it smears them in the mean autocorrelation."""
+def _comb(acs: np.ndarray, lags) -> np.ndarray:
+    """Comb salience of each row of ``acs`` at its own lag: the sum over k = 1..4 of the row's
+    autocorrelation at k x lag (the highest within one frame, as :func:`_ac_at`) over sqrt(k).
+    acs, shape = (n_rows, n_lags_frames); lags, shape = (n_rows,), frames. Returns shape = (n_rows,)."""
     rows = np.arange(acs.shape[0])
     total = np.zeros(acs.shape[0])
     for k in (1, 2, 3, 4):
@@ -94,7 +89,20 @@ def local_comb_salience(acs: np.ndarray, lags: np.ndarray) -> float:
         j = np.clip(i, 1, acs.shape[1] - 2)
         peak = np.maximum(np.maximum(acs[rows, np.maximum(j - 1, 1)], acs[rows, j]), acs[rows, j + 1])
         total += np.where(ok, peak, 0.0) / k ** 0.5
-    return float(total.mean())
+    return total
+
+
+def _comb_salience(ac: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Comb salience of one autocorrelation at each of ``lags`` (frames), shape = (len(lags),)."""
+    return _comb(np.broadcast_to(ac, (len(lags), ac.size)), lags)
+
+
+def local_comb_salience(acs: np.ndarray, lags: np.ndarray) -> float:
+    """The comb salience of each local autocorrelation at its own lag, averaged over the windows:
+    acs, shape = (n_windows, window frames); lags, shape = (n_windows,), frames. Read along the
+    tracked local period, a ritardando or a held fermata does not smear the longer lags of a slow
+    reading as it smears them in the mean autocorrelation."""
+    return float(_comb(acs, lags).mean())
 
 
 LOCAL_WINDOW_S, LOCAL_HOP_S = 8.0, 0.5  # local-tempo autocorrelation windows
