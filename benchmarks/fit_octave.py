@@ -3,7 +3,8 @@
 For every item of the rhythm sources (benchmarks/bench_rhythm.py: the generator's dev split,
 rendered scores, charted recordings), the analyser's metrical readings of the pulse (x1/3 ... x3
 of the most salient period) are scored by a conditional logit (softmax over one item's readings)
-on ``tempo.octave_features``; the label is the reading within 6 % of the true tactus
+on ``tempo.octave_features``; the label is the reading within 4 % of the true tactus, the
+tolerance of tempo Acc1 (6 % labelled near misses too; generator test split 75.0 against 79.2)
 (benchmarks/clogit.py: L2-regularised maximum likelihood). Each source is reported with weights
 fitted on the other sources only; the weights to ship are fitted on all of them. The generator's
 held-out split (its test clips) is never fitted: it is reported with the weights fitted on the
@@ -40,7 +41,7 @@ def readings(item) -> tuple[str, np.ndarray, np.ndarray, float] | None:
         return truth.source, np.zeros((0, len(T.OCTAVE_WEIGHTS))), np.zeros(0, bool), truth.tempo
     cands, _ = found
     X = np.array([[c.features[k] for k in T.OCTAVE_WEIGHTS] for c in cands])
-    y = np.array([abs(c.bpm / truth.tempo - 1) < 0.06 for c in cands])
+    y = np.array([abs(c.bpm / truth.tempo - 1) < 0.04 for c in cands])
     return truth.source, X, y, truth.tempo
 
 
@@ -77,7 +78,7 @@ if __name__ == "__main__":
     n = {s: sum(1 for r in rows if r[0] == s) for s in held}
     reach = {s: np.mean([y.any() for r, _, y, _ in rows if r == s]) for s in held}
     print("octave choice: accuracy on each source with weights fitted on the other sources "
-          "(items without a pulse count as errors; 'reachable' = a reading within 6 % exists)")
+          "(items without a pulse count as errors; 'reachable' = a reading within 4 % exists)")
     for s in held:
         print(f"  {s:10s} n={n[s]:3d}  held-out {held[s]:.3f}  reachable {reach[s]:.3f}  "
               f"(weights in the code now: {accuracy(now, [(X, y) for r, X, y, _ in rows if r == s and X.shape[0]]):.3f})")

@@ -39,6 +39,19 @@ def _score(path, **kw):
     return perform(Spec(path, None, style), 0, **kw)
 
 
+def test_tempo_of_beats_is_not_quantised_to_whole_frames():
+    """Beats of a steady 120-BPM pulse land 21 or 22 frames apart (43.07 frames/s): the tempo is
+    read from them at 120, not at the 117.4 BPM of the median whole-frame interval; a beat list
+    whose middle intervals differ by more than a frame still gets its median."""
+    from genre_model.theory.tempo import beats_bpm
+
+    fps = 22050 / 512
+    frames = np.round(np.arange(40) * 0.5 * fps).astype(int)
+    assert set(np.diff(frames)) == {21, 22}
+    assert beats_bpm(frames, fps) == pytest.approx(120.0, abs=0.3)
+    assert beats_bpm(np.array([0, 10, 40]), fps) == pytest.approx(60 * fps / 20)
+
+
 def test_local_period_follows_a_tempo_ramp():
     """A click track slowing from 120 to 80 BPM: the local period follows it within 3 %, and
     the beat tracker with it hits every click."""

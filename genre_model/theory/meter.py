@@ -83,8 +83,8 @@ def beat_accents(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
 CANDIDATES = (("2/4", 2, False), ("3/4", 3, False), ("4/4", 4, False),
               ("6/8", 2, True), ("9/8", 3, True), ("12/8", 4, True))
 # fitted by benchmarks/fit_meter.py on every rhythm source (L2 0.1)
-METER_WEIGHTS = {"contrast": 2.01, "half_bar": -0.56, "subdivision": 5.74, "two": -3.67, "three": -1.49, "ternary": -4.7,
-                 "two_ternary": 6.53, "three_ternary": 1.95}
+METER_WEIGHTS = {"contrast": 2.05, "half_bar": -0.21, "subdivision": 5.36, "two": -3.08, "three": -1.28, "ternary": -4.56,
+                 "two_ternary": 6.01, "three_ternary": 2.0}
 
 
 def meter_features(sig: Signal, beat_frames: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[str, float]]:
