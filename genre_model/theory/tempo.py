@@ -175,14 +175,16 @@ def track_beats(onset: np.ndarray, period, tightness: float = 100.0) -> np.ndarr
     local = np.convolve(o, win, mode="same") - o.mean()
     cum = np.zeros(n)
     back = np.full(n, -1)
-    for i in range(n):
-        p = periods[i]
-        lo, hi = i - int(round(2 * p)), i - int(round(p / 2))
+    # the search window of each frame, computed once (the loop is most of the tracker's time)
+    los = (np.arange(n) - np.round(2 * periods).astype(int)).tolist()
+    his = (np.arange(n) - np.round(periods / 2).astype(int)).tolist()
+    gaps_down = np.arange(int(np.ceil(2 * periods.max())) + 2, 0, -1)  # gaps_down[-g] == g
+    for i, p, lo, hi in zip(range(n), periods.tolist(), los, his):
         if hi < 0:  # no earlier beat fits
             cum[i] = local[i]
             continue
         start = max(lo, 0)
-        gaps = i - np.arange(start, hi + 1)
+        gaps = gaps_down[gaps_down.size - (i - start): gaps_down.size - (i - hi) + 1]  # i - start ... i - hi
         cand = cum[start: hi + 1] - tightness * np.log(gaps / p) ** 2
         j = int(cand.argmax())
         if cand[j] > 0:
