@@ -81,9 +81,10 @@ class Signal:
         ``beat_track`` envelope), shape = (n_frames,). Only onsets that raise most bands count
         (note and drum attacks), not one band's vibrato or a single voice's slow swell: the tempo
         is read on it, the beats on :attr:`onset_env`. Reading the period, its octave features and
-        librosa's estimate on it raised held-out tempo Acc1 on rendered scores from 50.0 to 58.5
-        (generator test split 79.2 -> 93.8, charts level; ``benchmarks/fit_octave.py``), while
-        tracking the beats on it instead of :attr:`onset_env` lowered scores beat F 66.5 -> 61.6."""
+        librosa's estimate on it raised held-out tempo Acc1 (``benchmarks/bench_rhythm.py``) on
+        rendered scores from 50.0 to 58.5 and on the generator's test clips from 75.0 to 93.8
+        (charts level at 75.0); tracking the beats on it as well, instead of on :attr:`onset_env`,
+        lowered the scores' beat F from 66.5 to 61.6 (same readings, cached)."""
         import librosa
 
         return librosa.onset.onset_strength(S=self.mel_db, sr=self.sr, hop_length=self.hop, aggregate=np.median)
