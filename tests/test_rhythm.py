@@ -199,6 +199,28 @@ def test_slow_organ_chorale_without_drums():
 
 
 @needs_synth
+def test_lone_tin_whistle_gets_its_tempo():
+    """A folk tune on a lone tin whistle (Essen, boehme10 #261, 3/4 at 115 BPM, no drums): its
+    near-sine notes raise too few mel bands for the median tempo envelope, which reads all zero;
+    the period is then read on the onset envelope, not made up (it read 40 BPM x 3 = 120)."""
+    from benchmarks.scores import Spec, perform
+    from benchmarks.synth import render
+    from genre_model.audio import decode_audio
+    from genre_model.theory.signal import SR, Signal
+    from genre_model.theory.tempo import estimate_tempo
+
+    pm, truth = perform(Spec("essenFolksong/boehme10.abc", 261, "folk"), 0, tactus=115, curve="steady",
+                        ensemble="whistle", drums=False)
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        render(pm, f.name)
+        sig = Signal(decode_audio(f.name, target_sr=SR)[0])
+    assert sig.tempo_env.max() == 0  # what makes this tune the case
+    t = estimate_tempo(sig)
+    assert t.bpm is not None and abs(t.bpm / truth.tempo - 1) < 0.04, (t.bpm, truth.tempo)
+    assert _f(truth.beats, t.beats) > 0.8
+
+
+@needs_synth
 @pytest.mark.xfail(strict=True, reason="known failure (issue 10): 4/4 and the beats are right, but with "
                    "kick on 1 and 3 and a chord on every beat the bar phase lands on beat 3")
 def test_anacrusis_puts_downbeats_on_the_bar_lines():
