@@ -24,7 +24,7 @@ from .signal import Signal
 # Fitted by benchmarks/fit_chords.py on three sources together: the generator's dev split, 17 Bach
 # chorales and 34 Monteverdi madrigals with human analyses (benchmarks/analyses.py); each source is
 # reported with the values fitted on the other two (README "Key and chords on analysed scores":
-# held out, majmin WCSR chorales 80.8, generator dev 88.3, madrigals 73.5 with the beats read on
+# held out, majmin WCSR chorales 81.2, generator dev 88.5, madrigals 73.5 with the beats read on
 # the median tempo envelope; 82.2, 88.8 and 73.1 before it).
 SELF_PROB_AT_DOWNBEAT = 0.3  # HMM probability of staying on a chord into the first step of a bar
 # Candidates for staying on a chord into any other step (all steps when no downbeats are known):

@@ -83,7 +83,8 @@ class Signal:
         is read on it, the beats on :attr:`onset_env`. Reading the period, its octave features and
         librosa's estimate on it raised held-out tempo Acc1 (``benchmarks/bench_rhythm.py``) on
         rendered scores from 50.0 to 58.5 and on the generator's test clips from 75.0 to 93.8
-        (charts level at 75.0); tracking the beats on it as well, instead of on :attr:`onset_env`,
+        (charts level at 75.0; 61.0 and 91.7 with the fallback of ``tempo.octave_candidates``
+        where this envelope has no pulse); tracking the beats on it as well, instead of on :attr:`onset_env`,
         lowered the scores' beat F from 66.5 to 61.6 (same readings, cached)."""
         import librosa
 
