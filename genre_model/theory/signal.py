@@ -84,8 +84,8 @@ class Signal:
         librosa's estimate on it raised held-out tempo Acc1 (``benchmarks/bench_rhythm.py``) on
         rendered scores from 50.0 to 58.5 and on the generator's test clips from 75.0 to 93.8
         (charts level at 75.0; 61.0 and 91.7 with the fallback of ``tempo.octave_candidates``
-        where this envelope has no pulse); tracking the beats on it as well, instead of on :attr:`onset_env`,
-        lowered the scores' beat F from 66.5 to 61.6 (same readings, cached)."""
+        where this envelope has no pulse); tracking the beats on it as well, instead of on
+        :attr:`onset_env`, lowered the scores' beat F from 66.5 to 61.6 (same readings, cached)."""
         import librosa
 
         return librosa.onset.onset_strength(S=self.mel_db, sr=self.sr, hop_length=self.hop, aggregate=np.median)

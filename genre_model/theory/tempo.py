@@ -12,9 +12,9 @@ librosa's own estimate agrees).
 Beats: dynamic programming (Ellis 2007) over the onset envelope with a local period that follows
 gradual tempo change (a Viterbi path through the local autocorrelations: ritardando,
 accelerando, rubato), written in numpy (no numba compilation on a cold start). The tempo is that
-of the reading's beats tracked on the tempo envelope (:func:`beats_bpm`); the beats
-reported are tracked again, at the same local period, on the onset envelope; beat times are those of the sounds, the
-onset envelope's lag (signal.ONSET_LAG_S, measured on clicks) taken off.
+of the reading's beats tracked on the tempo envelope (:func:`beats_bpm`); the beats reported are
+tracked again, at the same local period, on the onset envelope; beat times are those of the
+sounds, the onset envelope's lag (signal.ONSET_LAG_S, measured on clicks) taken off.
 """
 from __future__ import annotations
 
@@ -271,7 +271,7 @@ def beats_bpm(frames: np.ndarray, fps: float) -> float:
     """Tempo (BPM) of beat ``frames`` (at least 2): 60 / their median interval, as the truth of
     every rhythm source is defined. Frames quantise each interval, so the intervals within one
     frame of the median are averaged: a 120-BPM click track's beats 21 and 22 frames apart read
-    117.4 BPM from the median alone, 120.2 so. (The median over 4-beat spans also reads 120.2,
+    117.4 BPM from the median alone, 120.0 so. (The median over 4-beat spans reads 120.2,
     but on rendered scores with ritardandi and fermatas it lost 4 % octave accuracy held out.)"""
     d = np.diff(frames).astype(float)
     med = float(np.median(d))
@@ -315,9 +315,10 @@ def octave_candidates(sig: Signal) -> tuple[list[OctaveCandidate], float] | Temp
     # the period and its relatives are read on the tempo envelope (see Signal.tempo_env), unless
     # it has no steady pulse of its own: a lone tin whistle raises too few bands for the median
     # (5 of 118 rendered score excerpts read all zero there, 40 BPM x 3), and some slow brass and
-    # organ excerpts fall under the clarity threshold. Held out, falling back to the onset envelope
-    # there moved scores tempo Acc1 59.3 -> 61.9 (only for the all-zero ones: 61.0), and cost the
-    # generator's test split 2 clips through the refit (93.8 -> 91.7; octave harness, cached signals)
+    # organ excerpts fall under the clarity threshold. Falling back to the onset envelope there moved
+    # held-out tempo Acc1 (bench_rhythm.py) on the scores 58.5 -> 61.0 and cost the generator's test
+    # split 2 clips through the refit, 93.8 -> 91.7 (falling back only where the envelope is all
+    # zero did less on the scores: 61.0 against 61.9 in the octave harness on cached signals)
     env = sig.tempo_env
     acs_t, hop_t, best_t, clarity_t = _pulse(env, fps)
     if clarity_t < min_pulse_clarity(sig.duration):
