@@ -255,12 +255,14 @@ def octave_features(sig: Signal, env: np.ndarray, salience: float, bpm: float, f
 class OctaveCandidate:
     """One metrical reading of the pulse: its BPM, its beat frames tracked on
     the envelope the period is read on, its octave features and its beat period at every frame
-    (frames)."""
+    (frames); ``on_onset_env`` when that envelope is :attr:`Signal.onset_env` itself (the
+    fallback), so its frames are already the beats to report."""
 
     bpm: float
     frames: np.ndarray
     features: dict[str, float]
     periods: np.ndarray
+    on_onset_env: bool = False
 
     @property
     def score(self) -> float:
@@ -340,7 +342,7 @@ def octave_candidates(sig: Signal) -> tuple[list[OctaveCandidate], float] | Temp
             tracked = beats_bpm(frames, fps)
             bpm = tracked if abs(tracked / bpm - 1) < 0.25 else bpm
         features = octave_features(sig, env, float(s), bpm, frames, librosa_bpm)
-        out.append(OctaveCandidate(bpm, frames, features, periods / factor))
+        out.append(OctaveCandidate(bpm, frames, features, periods / factor, env is o))
     return out, clarity
 
 
@@ -353,7 +355,9 @@ def estimate_tempo(sig: Signal) -> TempoResult:
     candidates.sort(key=lambda c: -c.score)
     # the chosen reading's beats are tracked again on the onset envelope, whose mean over the
     # bands keeps single-voice attacks (rendered scores beat F 61.6 on the tempo envelope, 66.5 here)
-    bpm, beats = candidates[0].bpm, track_beats(sig.onset_env, candidates[0].periods)
+    best = candidates[0]
+    beats = best.frames if best.on_onset_env else track_beats(sig.onset_env, best.periods)
+    bpm = best.bpm
     times = sig.onset_frames_to_time(beats)
     alternatives = sorted({round(c.bpm, 1) for c in candidates[1:3]})
     return TempoResult(round(bpm, 2), round(clarity, 3), [round(float(t), 3) for t in times], alternatives)
