@@ -13,8 +13,8 @@ Beats: dynamic programming (Ellis 2007) over the onset envelope with a local per
 gradual tempo change (a Viterbi path through the local autocorrelations: ritardando,
 accelerando, rubato), written in numpy (no numba compilation on a cold start). The tempo is that
 of the reading's beats tracked on the tempo envelope (:func:`beats_bpm`); the beats reported are
-tracked again, at the same local period, on the onset envelope; beat times are those of the
-sounds, the onset envelope's lag (signal.ONSET_LAG_S, measured on clicks) taken off.
+tracked again, at the same local period, on the beat envelope (Signal.beat_env: the onset
+envelope and the onsets below 150 Hz, the kick and the bass); beat times are those of the sounds, the onset envelope's lag (signal.ONSET_LAG_S, measured on clicks) taken off.
 """
 from __future__ import annotations
 
@@ -255,14 +255,12 @@ def octave_features(sig: Signal, env: np.ndarray, salience: float, bpm: float, f
 class OctaveCandidate:
     """One metrical reading of the pulse: its BPM, its beat frames tracked on
     the envelope the period is read on, its octave features and its beat period at every frame
-    (frames); ``on_onset_env`` when that envelope is :attr:`Signal.onset_env` itself (the
-    fallback), so its frames are already the beats to report."""
+    (frames)."""
 
     bpm: float
     frames: np.ndarray
     features: dict[str, float]
     periods: np.ndarray
-    on_onset_env: bool = False
 
     @property
     def score(self) -> float:
@@ -342,7 +340,7 @@ def octave_candidates(sig: Signal) -> tuple[list[OctaveCandidate], float] | Temp
             tracked = beats_bpm(frames, fps)
             bpm = tracked if abs(tracked / bpm - 1) < 0.25 else bpm
         features = octave_features(sig, env, float(s), bpm, frames, librosa_bpm)
-        out.append(OctaveCandidate(bpm, frames, features, periods / factor, env is o))
+        out.append(OctaveCandidate(bpm, frames, features, periods / factor))
     return out, clarity
 
 
@@ -353,10 +351,11 @@ def estimate_tempo(sig: Signal) -> TempoResult:
         return found
     candidates, clarity = found
     candidates.sort(key=lambda c: -c.score)
-    # the chosen reading's beats are tracked again on the onset envelope, whose mean over the
-    # bands keeps single-voice attacks (rendered scores beat F 61.6 on the tempo envelope, 66.5 here)
+    # the chosen reading's beats are tracked again on the beat envelope: the onset envelope, whose
+    # mean over the bands keeps single-voice attacks (rendered scores beat F 61.6 on the tempo
+    # envelope, 66.5 on the onset envelope), with the kick and bass band beside it (Signal.beat_env)
     best = candidates[0]
-    beats = best.frames if best.on_onset_env else track_beats(sig.onset_env, best.periods)
+    beats = track_beats(sig.beat_env, best.periods)
     bpm = best.bpm
     times = sig.onset_frames_to_time(beats)
     alternatives = sorted({round(c.bpm, 1) for c in candidates[1:3]})
