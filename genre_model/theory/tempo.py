@@ -14,7 +14,8 @@ gradual tempo change (a Viterbi path through the local autocorrelations: ritarda
 accelerando, rubato), written in numpy (no numba compilation on a cold start). The tempo is that
 of the reading's beats tracked on the tempo envelope (:func:`beats_bpm`); the beats reported are
 tracked again, at the same local period, on the beat envelope (Signal.beat_env: the onset
-envelope and the onsets below 150 Hz, the kick and the bass); beat times are those of the sounds, the onset envelope's lag (signal.ONSET_LAG_S, measured on clicks) taken off.
+envelope and the onsets below 150 Hz, the kick and the bass); beat times are those of the sounds,
+the onset envelope's lag (signal.ONSET_LAG_S, measured on clicks) taken off.
 """
 from __future__ import annotations
 
