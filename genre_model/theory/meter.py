@@ -83,8 +83,8 @@ def beat_accents(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
 CANDIDATES = (("2/4", 2, False), ("3/4", 3, False), ("4/4", 4, False),
               ("6/8", 2, True), ("9/8", 3, True), ("12/8", 4, True))
 # fitted by benchmarks/fit_meter.py on every rhythm source (L2 0.1)
-METER_WEIGHTS = {"contrast": 2.06, "half_bar": -0.54, "subdivision": 5.49, "two": -3.5, "three": -1.62, "ternary": -4.49,
-                 "two_ternary": 5.94, "three_ternary": 2.18}
+METER_WEIGHTS = {"contrast": 2.11, "half_bar": -0.6, "subdivision": 5.22, "two": -3.61, "three": -1.72, "ternary": -4.51,
+                 "two_ternary": 6.03, "three_ternary": 1.47}
 
 
 def meter_features(sig: Signal, beat_frames: np.ndarray) -> tuple[np.ndarray, dict[int, np.ndarray], dict[str, float]]:
