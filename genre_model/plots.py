@@ -84,7 +84,8 @@ def label_lane(ax, spans, duration: float, *, colors=None, char_fraction: float 
 
 def mel_spectrogram(y16k: np.ndarray, *, n_mels: int = 80, beats=(), downbeats=(), segments=(), title=None):
     """Whisper's log-mel of the whole track (time in s, frequency in Hz on the mel axis), with
-    beats (thin), downbeats (teal) and, in a lane above it, the sections with their letters.
+    beats (thin, and a tick each under the time axis), downbeats (teal) and, in a lane above it,
+    the sections with their letters.
 
     Parameters
     ----------
@@ -108,6 +109,10 @@ def mel_spectrogram(y16k: np.ndarray, *, n_mels: int = 80, beats=(), downbeats=(
     ax.set_xlabel("time (s)")
     for b in beats:
         ax.axvline(b, color="white", alpha=0.15, lw=0.5)
+    if len(beats):  # and a tick per beat under the time axis: the faint lines vanish where the picture is bright
+        ax.set_xticks(list(beats), minor=True)
+        ax.tick_params(axis="x", which="minor", length=5, width=0.8, color=INK, direction="out")
+        lane.tick_params(axis="x", which="minor", length=0)  # (the lane shares the time axis)
     for b in downbeats:
         ax.axvline(b, color=ACCENT, alpha=0.6, lw=0.8)
     for s in segments[1:]:
