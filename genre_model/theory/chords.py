@@ -24,8 +24,9 @@ from .signal import Signal
 # Fitted by benchmarks/fit_chords.py on three sources together: the generator's dev split, 17 Bach
 # chorales and 34 Monteverdi madrigals with human analyses (benchmarks/analyses.py); each source is
 # reported with the values fitted on the other two (README "Key and chords on analysed scores":
-# held out, majmin WCSR chorales 81.2, generator dev 88.5, madrigals 73.5 with the beats read on
-# the median tempo envelope; 82.2, 88.8 and 73.1 before it).
+# held out, majmin WCSR chorales 81.0, generator dev 89.3, madrigals 73.7 with the beats tracked on
+# Signal.beat_env in the 40-208 BPM range; 81.2, 88.5 and 73.5 before; the values chosen on all
+# three sources stayed the same).
 SELF_PROB_AT_DOWNBEAT = 0.3  # HMM probability of staying on a chord into the first step of a bar
 # Candidates for staying on a chord into any other step (all steps when no downbeats are known):
 # the piece's harmonic rhythm, chosen per piece by likelihood (forward algorithm)

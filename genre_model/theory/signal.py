@@ -81,7 +81,7 @@ class Signal:
         """Onset strength with the median over the mel bands instead of the mean (librosa's
         ``beat_track`` envelope), shape = (n_frames,). Only onsets that raise most bands count
         (note and drum attacks), not one band's vibrato or a single voice's slow swell: the tempo
-        is read on it, the beats on :attr:`onset_env`. Reading the period, its octave features and
+        is read on it, the beats reported on :attr:`beat_env`. Reading the period, its octave features and
         librosa's estimate on it raised held-out tempo Acc1 (``benchmarks/bench_rhythm.py``) on
         rendered scores from 50.0 to 58.5 and on the generator's test clips from 75.0 to 93.8
         (charts level at 75.0; 61.0 and 91.7 with the fallback of ``tempo.octave_candidates``
