@@ -114,6 +114,21 @@ def test_gradual_tempo_change_is_followed(curve):
     assert _f(truth.beats, t.beats) > 0.85
 
 
+@needs_synth
+def test_reported_tempo_is_that_of_the_reported_beats():
+    """A German folk song (Essen collection) on a lone flute, speeding up from 0.85x to 1.15x of
+    110 BPM: the beats keep up, and the tempo reported is theirs (the release before reported
+    83.5 BPM, the chosen reading's, beside beats at 108)."""
+    from benchmarks.scores import Spec, perform
+
+    pm, truth = perform(Spec("essenFolksong/erk20.abc", 93, "folk"), 0, tactus=110, curve="accelerando",
+                        ensemble="flute", drums=False)
+    t, _ = _analyse(pm)
+    of_beats = 60.0 / float(np.median(np.diff(t.beats)))
+    assert t.bpm is not None and abs(t.bpm / of_beats - 1) < 0.03, (t.bpm, of_beats)
+    assert abs(t.bpm / truth.tempo - 1) < 0.04, (t.bpm, truth.tempo)
+
+
 def _blues_shuffle(tactus: float = 54.0, bars: int = 12):
     """A 12-bar slow blues in A, 12/8 (four dotted-quarter beats per bar, each in three swung
     eighths): kick on 1 and 3, snare on 2 and 4, ride on the 1st and 3rd eighth of each beat,

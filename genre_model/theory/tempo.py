@@ -364,7 +364,13 @@ def estimate_tempo(sig: Signal) -> TempoResult:
     # envelope, 66.5 on the onset envelope), with the kick and bass band beside it (Signal.beat_env)
     best = candidates[0]
     beats = track_beats(sig.beat_env, best.periods)
-    bpm = best.bpm
+    # the tempo reported is that of the beats reported, even where they left the reading's BPM
+    # (a 1.5x reading whose beats land on the tactus): through an accelerando the beat envelope's
+    # beats keep up with the music where the tempo envelope's lag. With the shipped weights on
+    # every rhythm source: rendered scores Acc1 65.3 -> 68.6 (accelerando 6.7 -> 33.3), generator
+    # 92.2 -> 93.5, charts level; keeping the reading's BPM where the beats moved over 25 % from it
+    # (as each candidate does) lost the generator's 5 of those
+    bpm = beats_bpm(beats, sig.sr / sig.hop) if beats.size >= 4 else best.bpm
     times = sig.onset_frames_to_time(beats)
-    alternatives = sorted({round(c.bpm, 1) for c in candidates[1:3]})
+    alternatives = sorted({round(c.bpm, 1) for c in candidates[1:3] if abs(c.bpm / bpm - 1) > 0.04})  # not the answer again
     return TempoResult(round(bpm, 2), round(clarity, 3), [round(float(t), 3) for t in times], alternatives)
