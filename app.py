@@ -240,7 +240,8 @@ def dashboard(report) -> str:
         ("Key", k.label or nd, (f"confidence {k.confidence:.0%}" + (f" · {k.note}" if k.note else "")
                                 + (f" · tuned {k.tuning_cents:+.0f} cents" if abs(k.tuning_cents) >= 10 else ""))
          if k.label else k.reason),
-        ("Tempo", f"{t.bpm:.0f} BPM" if t.bpm else nd, f"{len(t.beats)} beats · clarity {t.confidence:.0%}" if t.bpm else t.reason),
+        ("Tempo", f"{t.bpm:.0f} BPM" if t.bpm else nd, " · ".join(filter(None, [t.change_text(), f"{len(t.beats)} beats",
+                                                                           f"clarity {t.confidence:.0%}"])) if t.bpm else t.reason),
         ("Meter", m.time_signature or nd, f"{m.subdivision} subdivision · confidence {m.confidence:.0%}"
          + "".join(f" · or {a}" for a in m.alternatives) if m.time_signature else m.reason),
         ("Chords", " – ".join(c.progression) if c.progression else nd,

@@ -112,7 +112,8 @@ def ours(wav: Path, source: str | None = None) -> dict:
     sig = Signal(decode_audio(wav, target_sr=SR)[0])
     t = estimate_tempo(sig)
     m = estimate_meter(sig, t)
-    return {"bpm": t.bpm, "beats": t.beats, "downbeats": m.downbeats, "meter": m.time_signature, "held_out": held}
+    return {"bpm": t.bpm, "beats": t.beats, "downbeats": m.downbeats, "meter": m.time_signature, "held_out": held,
+            "change": t.change}
 
 
 def librosa_rhythm(wav: Path) -> dict:
@@ -226,6 +227,17 @@ def breakdown(items, answers, by: str) -> None:
     print_table([by, "n", *(f"Acc1 {s}" for s in answers), *(f"beat F {s}" for s in answers), "meter ours"], rows)
 
 
+def tempo_changes(items, answers) -> None:
+    """What ours says the tempo does (TempoResult.change), per source and tempo curve: a steady
+    item should read "steady", an accelerando "speeds up", a ritardando "slows down"."""
+    groups = defaultdict(list)
+    for wav, t in items:
+        groups[f"{t.source} {t.curve}"].append(answers["ours"][str(wav)].get("change", ""))
+    kinds = ("steady", "speeds up", "slows down", "")
+    print_table(["tempo curve", "n", *(k or "no tempo / too few beats" for k in kinds)],
+                [[g, len(v), *(sum(c == k for c in v) for k in kinds)] for g, v in sorted(groups.items())])
+
+
 def no_pulse_signal(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
     """A track with no pulse at the theory's rate: white, pink or brown noise, or ``clicks`` (noise
     bursts of random loudness at Poisson times, 6 per second), peak 0.3."""
@@ -283,6 +295,9 @@ def main() -> None:
     for by in filter(None, args.breakdown.split(",")):
         print()
         breakdown(items, answers, by)
+    if "ours" in answers:
+        print()
+        tempo_changes(items, answers)
     secs = {s: np.mean([a["seconds"] for a in answers[s].values()]) for s in answers}
     print("\nmean seconds per item:", ", ".join(f"{s} {v:.2f}" for s, v in secs.items()))
 

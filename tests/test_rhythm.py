@@ -52,6 +52,21 @@ def test_tempo_of_beats_is_not_quantised_to_whole_frames():
     assert beats_bpm(np.array([0, 10, 40]), fps) == pytest.approx(60 * fps / 20)
 
 
+def test_tempo_change_from_the_beats():
+    """Beats speeding up from 90 to 114 BPM read "speeds up" with their start and end tempo; a
+    steady pulse with 2 % timing jitter reads "steady"; too few beats say nothing."""
+    from genre_model.theory.tempo import TempoResult, tempo_change
+
+    ramp = np.cumsum(np.linspace(60 / 90, 60 / 114, 40))
+    start, end, change = tempo_change(ramp)
+    assert change == "speeds up" and 88 < start < 96 and 108 < end < 116
+    assert "speeds up" in TempoResult(100.0, 0.5, list(ramp), [], "", start, end, change).change_text()
+    assert tempo_change(ramp[::-1].max() - ramp[::-1])[2] == "slows down"
+    jitter = np.arange(40) * 0.5 + np.random.default_rng(0).normal(0, 0.01, 40)
+    assert tempo_change(jitter)[2] == "steady"
+    assert tempo_change(np.arange(8) * 0.5) == (None, None, "")
+
+
 def test_local_period_follows_a_tempo_ramp():
     """A click track slowing from 120 to 80 BPM: the local period follows it within 3 %, and
     the beat tracker with it hits every click."""
@@ -112,6 +127,10 @@ def test_gradual_tempo_change_is_followed(curve):
     t, _ = _analyse(pm)
     assert t.bpm is not None and abs(t.bpm / truth.tempo - 1) < 0.04, (t.bpm, truth.tempo)
     assert _f(truth.beats, t.beats) > 0.85
+    # the accelerando is reported; the closing ritardando's last 5 beats (0.8x -> 0.6x) are not
+    # followed (the local tempo is read in 8-s windows), so it may read steady, never faster
+    allowed = ("speeds up",) if curve == "accelerando" else ("slows down", "steady")
+    assert t.change in allowed, (t.change, t.start_bpm, t.end_bpm)
 
 
 @needs_synth
@@ -211,6 +230,7 @@ def test_slow_organ_chorale_without_drums():
     quarters = np.asarray(truth.beats)
     grid = quarters if abs(t.bpm / 66 - 1) < 0.04 else np.sort(np.r_[quarters, quarters[:-1] + np.diff(quarters) / 2])
     assert _f(grid, t.beats) > 0.6
+    assert t.change == "steady", (t.start_bpm, t.end_bpm)
 
 
 @needs_synth
