@@ -210,10 +210,9 @@ def test_2_4_march(march):
     assert m.subdivision == "binary" and "2/4" in [m.time_signature, *m.alternatives], m
 
 
-@pytest.mark.xfail(strict=True, reason="known failure (issue 10): the bar reads 4/4 (2/4 the runner-up) "
-                   "with its downbeat on the snare: kick and snare alternate as in 4/4 (the onset and bass "
-                   "accents peak on opposite beats), the harmony moves every 4 beats, and the meter's prior "
-                   "per signature (fitted) puts 4/4 before 2/4")
+@pytest.mark.xfail(strict=True, reason="known failure (issue 10): the bar reads 4/4 (2/4 the runner-up), "
+                   "its downbeats on every other bar line: kick and snare alternate as in 4/4, the harmony "
+                   "moves every 4 beats, and the meter's prior per signature (fitted) puts 4/4 before 2/4")
 def test_2_4_march_reads_2_4_with_its_downbeats(march):
     truth, t, m = march
     assert m.time_signature == "2/4", m.scores
@@ -268,10 +267,10 @@ def test_lone_tin_whistle_gets_its_tempo():
 
 
 @needs_synth
-@pytest.mark.xfail(strict=True, reason="known failure (issue 10): 4/4 and the beats are right, but with "
-                   "kick on 1 and 3 and a chord on every beat the bar phase lands on beat 3")
 def test_anacrusis_puts_downbeats_on_the_bar_lines():
-    """BWV 66.6 opens with a one-beat pickup: beats start on it, downbeats on the bar lines."""
+    """BWV 66.6 opens with a one-beat pickup: beats start on it, downbeats on the bar lines. (With
+    the kick on 1 and 3 and a chord on every beat, the bar phase landed on beat 3 while the
+    broadband onsets, where the snare on 2 and 4 is loudest, were one of its accents.)"""
     pm, truth = _score("bach/bwv66.6.mxl", tactus=90, curve="steady", ensemble="strings", drums=True, fermatas=False)
     assert truth.anacrusis and truth.beats[0] < truth.downbeats[0]
     t, m = _analyse(pm)

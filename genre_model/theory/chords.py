@@ -24,8 +24,9 @@ from .signal import Signal
 # Fitted by benchmarks/fit_chords.py on three sources together: the generator's dev split, 17 Bach
 # chorales and 34 Monteverdi madrigals with human analyses (benchmarks/analyses.py); each source is
 # reported with the values fitted on the other two (README "Key and chords on analysed scores":
-# held out, majmin WCSR chorales 81.0, generator dev 89.3, madrigals 73.7 with the beats tracked on
-# Signal.beat_env in the 40-208 BPM range; 81.2, 88.5 and 73.5 before; the values chosen on all
+# held out, majmin WCSR chorales 80.9, generator dev 89.5, madrigals 73.9 with the downbeats on the
+# low onsets and chord change (meter.downbeat_accents); 81.0, 89.3 and 73.7 with the beats tracked
+# on Signal.beat_env in the 40-208 BPM range, 81.2, 88.5 and 73.5 before; the values chosen on all
 # three sources stayed the same).
 SELF_PROB_AT_DOWNBEAT = 0.3  # HMM probability of staying on a chord into the first step of a bar
 # Candidates for staying on a chord into any other step (all steps when no downbeats are known):

@@ -104,6 +104,12 @@ class Signal:
         return self._band_onset_env(250.0)
 
     @cached_property
+    def low_onset_env(self) -> np.ndarray:
+        """Onset strength of the mel bands below ``BEAT_LOW_HZ`` (the kick drum, the bass line's
+        fundamentals), shape = (n_frames,)."""
+        return self._band_onset_env(BEAT_LOW_HZ)
+
+    @cached_property
     def beat_env(self) -> np.ndarray:
         """The envelope the beats are tracked on, shape = (n_frames,): :attr:`onset_env` plus the
         onset strength of the mel bands below ``BEAT_LOW_HZ`` (the kick drum, the bass line's
@@ -121,7 +127,7 @@ class Signal:
         were measured."""
         from .accents import zscore  # (accents imports this module)
 
-        return zscore(self.onset_env) + zscore(self._band_onset_env(BEAT_LOW_HZ))
+        return zscore(self.onset_env) + zscore(self.low_onset_env)
 
     @cached_property
     def _y4(self) -> np.ndarray:
