@@ -110,7 +110,8 @@ def meter_features(sig: Signal, beat_frames: np.ndarray) -> tuple[np.ndarray, di
     the raw measures (for the report)."""
     acc = beat_accents(sig, beat_frames)
     phases = {g: phase_scores(acc, g) for g in (2, 3, 4)}
-    bar_phases = {g: phase_scores(downbeat_accents(sig, beat_frames, acc), g) for g in (2, 3, 4)}
+    bar = downbeat_accents(sig, beat_frames, acc)
+    bar_phases = {g: phase_scores(bar, g) for g in (2, 3, 4)}
     p4 = int(phases[4].argmax())
     half = float((phases[4][p4] - phases[4][(p4 + 2) % 4]) / (abs(phases[4]).max() + 1e-9))
     _, r2, r3 = subdivision(sig.onset_env, beat_frames)

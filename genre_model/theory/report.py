@@ -54,7 +54,8 @@ class TheoryReport:
         return {
             "Key": (f"{k.label} (confidence {k.confidence:.0%})" + (f"; {k.note}" if k.note else "")
                     if k.label else f"{ND}: {k.reason}"),
-            "Tempo": f"{t.bpm:.0f} BPM (clarity {t.confidence:.0%}){'; ' + t.change_text() if t.change_text() else ''}" if t.bpm else f"{ND}: {t.reason}",
+            "Tempo": "; ".join(filter(None, [f"{t.bpm:.0f} BPM (clarity {t.confidence:.0%})", t.change_text()]))
+                     if t.bpm else f"{ND}: {t.reason}",
             "Meter": (f"{m.time_signature} (confidence {m.confidence:.0%}" + "".join(f"; or {a}" for a in m.alternatives) + ")"
                       if m.time_signature else f"{ND}: {m.reason}"),
             "Chords": (" - ".join(c.progression) + f"  ({' '.join(c.progression_chords)})" if c.progression
