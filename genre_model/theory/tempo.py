@@ -411,4 +411,5 @@ def estimate_tempo(sig: Signal) -> TempoResult:
     bpm = beats_bpm(beats, sig.sr / sig.hop) if beats.size >= 4 else best.bpm
     times = [round(float(t), 3) for t in sig.onset_frames_to_time(beats)]
     alternatives = sorted({round(c.bpm, 1) for c in candidates[1:3] if abs(c.bpm / bpm - 1) > 0.04})  # not the answer again
-    return TempoResult(round(bpm, 2), round(clarity, 3), times, alternatives, "", *tempo_change(times))
+    start, end, change = tempo_change(times)
+    return TempoResult(round(bpm, 2), round(clarity, 3), times, alternatives, start_bpm=start, end_bpm=end, change=change)
