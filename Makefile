@@ -22,6 +22,7 @@ bench: apt-test $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_short_clips.py
 	$(PY) benchmarks/bench_theory.py
 	$(PY) benchmarks/bench_loudness.py
+	$(PY) benchmarks/bench_tuning.py
 	$(PY) benchmarks/fit_key.py
 	$(PY) benchmarks/fit_chords.py
 	$(PY) benchmarks/bench_harmony.py

@@ -66,3 +66,25 @@ def test_real_recording_keeps_key_and_chords_when_detuned():
         pytest.skip(f"real recordings not installed: {INSTALL_HINT}")
     y, sr = sf.read(found[0], dtype="float32", frames=45 * 44100)
     check_detuning(y.mean(axis=1), sr, 0.9)
+
+
+def test_an_excerpt_reads_the_tuning_of_its_whole_track():
+    """The top of a 1-cent histogram (librosa's estimate_tuning) read this track's first 45 s at
+    -22 cents and the whole track at -2; the circular mean reads both at -3."""
+    from benchmarks.real_music import INSTALL_HINT, wesnoth_tracks
+    from genre_model.audio import decode_audio
+
+    found = [t for t in wesnoth_tracks() if t.endswith("/loyalists.ogg")]
+    if not found:
+        pytest.skip(f"real recordings not installed: {INSTALL_HINT}")
+    y = decode_audio(found[0], target_sr=SR)[0]
+    whole, excerpt = Signal(y).tuning, Signal(y[: 45 * SR]).tuning
+    assert 100 * abs(excerpt - whole) < 6, (excerpt, whole)
+
+
+def test_tuning_near_half_a_semitone_wraps_around():
+    """+45 and -45 cents are 10 cents apart on the circle of deviations, not 90."""
+    t = np.arange(int(3 * SR)) / SR
+    for cents in (45, -45):
+        y = sum(np.sin(2 * np.pi * f * 2 ** (cents / 1200) * t) for f in (196.0, 246.94, 293.66, 392.0))
+        assert 100 * Signal((0.2 * y).astype(np.float32)).tuning == pytest.approx(cents, abs=3)
