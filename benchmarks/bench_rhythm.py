@@ -15,7 +15,9 @@ Sources, each on its own row:
 
 Metrics (mir_eval): tempo Acc1 (within 4 %), Acc2 (x2, x1/2, x3, x1/3 allowed), beat F-measure
 (70 ms), downbeat F-measure (70 ms, on the bar lines), meter accuracy (the time signature string;
-librosa and Essentia have no meter, their row is "always 4/4", the commonest answer).
+librosa and Essentia have no meter, their row is "always 4/4", the commonest answer), and the same
+with a bar of 2 beats taken for one of 4 (2/4 = 4/4, 6/8 = 12/8: a bar and its double, which the
+rendered scores' drum part and even dynamics do not tell apart).
 Baselines: ``librosa.beat.beat_track`` (22.05 kHz, hop 512) and Essentia's
 ``RhythmExtractor2013(method="multifeature")`` (44.1 kHz; AGPL, a benchmark-only extra:
 ``pip install essentia``). Baseline answers are cached in benchmarks/.cache/rhythm-baselines.json.
@@ -140,6 +142,9 @@ def essentia_rhythm(wav: Path) -> dict:
 SYSTEMS = {"ours": ours, "librosa": librosa_rhythm, "essentia": essentia_rhythm}
 
 
+BAR_PAIRS = {"2/4": "4/4", "6/8": "12/8"}  # a bar of 2 beats and its double: one answer for meter_or_double
+
+
 def score(est: dict, truth: RhythmTruth) -> dict:
     import mir_eval
 
@@ -149,7 +154,8 @@ def score(est: dict, truth: RhythmTruth) -> dict:
     f = lambda ref, e: float(mir_eval.beat.f_measure(np.asarray(ref, float), np.asarray(e or [], float)))  # noqa: E731
     return {"acc1": a1, "acc2": a2, "beat_f": f(truth.beats, est["beats"]),
             "downbeat_f": f(truth.downbeats, est["downbeats"]) if est["downbeats"] is not None and truth.downbeats else None,
-            "meter": float(est["meter"] == truth.meter)}
+            "meter": float(est["meter"] == truth.meter),
+            "meter_or_double": float(BAR_PAIRS.get(est["meter"], est["meter"]) == BAR_PAIRS.get(truth.meter, truth.meter))}
 
 
 def _run(job) -> tuple[str, str, dict]:
@@ -208,9 +214,10 @@ def table(items, answers) -> None:
             rows.append([source, system, len(its), mean(sc, "acc1"), mean(sc, "acc2"), mean(sc, "beat_f"),
                          mean(nod, "beat_f") + f" ({len(nod)})", f"{100 * np.mean(dbf):.1f}" if dbf else "-",
                          mean(sc, "meter") if system == "ours" else f"({mean(sc, 'meter')})",
+                         mean(sc, "meter_or_double") if system == "ours" else f"({mean(sc, 'meter_or_double')})",
                          f"{mean(right, 'meter')} ({len(right)})" if system == "ours" else "", note])
     print_table(["source", "system", "n", "tempo Acc1", "tempo Acc2", "beat F", "beat F no drums (n)", "downbeat F",
-                 "meter", "meter where Acc1 (n)", "ours fitted on"], rows)
+                 "meter", "meter, 2/4 = 4/4, 6/8 = 12/8", "meter where Acc1 (n)", "ours fitted on"], rows)
 
 
 def breakdown(items, answers, by: str) -> None:
