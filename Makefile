@@ -5,10 +5,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 APT_RUN  := ffmpeg
 APT_TEST := ffmpeg fluidsynth fluid-soundfont-gm chromium wesnoth-1.16-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid
+APT_BENCH := lmms  # renders its demo songs: a rhythm source of the benchmarks only
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: run test bench apt-run apt-test venv clean check-space-requirements
+.PHONY: run test bench apt-run apt-test apt-bench venv clean check-space-requirements
 
 run: apt-run $(VENV)/.installed
 	$(PY) app.py $(ARGS)
@@ -16,7 +17,7 @@ run: apt-run $(VENV)/.installed
 test: apt-test $(VENV)/.installed-dev
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: apt-test $(VENV)/.installed-dev
+bench: apt-test apt-bench $(VENV)/.installed-dev
 	$(PY) -m pip install -q -r requirements-bench.txt
 	$(PY) benchmarks/bench_predict.py
 	$(PY) benchmarks/bench_short_clips.py
@@ -49,6 +50,9 @@ apt-run:
 
 apt-test:
 	$(call apt_install,$(APT_TEST))
+
+apt-bench:
+	$(call apt_install,$(APT_BENCH))
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)

@@ -375,3 +375,31 @@ def test_tempo_stays_in_the_metronome_range_on_a_real_orchestral_track():
         pytest.skip(INSTALL_HINT)
     t = estimate_tempo(Signal(decode_audio(tracks[0], target_sr=SR)[0]))
     assert t.bpm is not None and all(40 <= b <= 208 for b in [t.bpm, *t.alternatives]), (t.bpm, t.alternatives)
+
+
+def test_lmms_project_truth(tmp_path):
+    """The LMMS source's truth (benchmarks/real_music.lmms_truth): the project's tempo and bar read
+    from its XML (.mmp, and .mmpz: Qt's qCompress, a 4-byte length then zlib), beats every quarter
+    note from the song's start where the audio is audible, bars from the start."""
+    import struct
+    import zlib
+
+    import soundfile as sf
+
+    from benchmarks.real_music import lmms_head, lmms_truth
+
+    xml = (b'<?xml version="1.0"?><lmms-project version="1.0" type="song"><head bpm="150" '
+           b'timesig_numerator="3" timesig_denominator="4" mastervol="100"/><song/></lmms-project>')
+    (tmp_path / "a.mmp").write_bytes(xml)
+    (tmp_path / "a.mmpz").write_bytes(struct.pack(">I", len(xml)) + zlib.compress(xml))
+    assert lmms_head(tmp_path / "a.mmp") == lmms_head(tmp_path / "a.mmpz") == (150.0, 3, 4)
+    sr = 44100
+    y = np.zeros(7 * sr, np.float32)
+    rng = np.random.default_rng(0)
+    y[sr: 5 * sr] = 0.3 * rng.standard_normal(4 * sr)  # audible from 1 s to 5 s
+    sf.write(tmp_path / "a.flac", y, sr)
+    t = lmms_truth(tmp_path / "a.mmpz", tmp_path / "a.flac")
+    assert t.tempo == 150.0 and t.meter == "3/4" and t.duration == 7.0
+    want = [round(0.4 * k, 4) for k in range(3, 13)]  # 1.2 .. 4.8 s: every 0.4 s inside 1..5 s
+    assert np.allclose(t.beats, want, atol=0.03), t.beats
+    assert np.allclose(t.downbeats, [1.2, 2.4, 3.6, 4.8], atol=0.03), t.downbeats
