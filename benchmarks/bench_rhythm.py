@@ -86,18 +86,11 @@ def chart_items() -> list[tuple[Path, RhythmTruth]]:
     return out
 
 
-def _render_lmms(job) -> None:
-    from benchmarks.real_music import render_lmms
-
-    project, out = job
-    render_lmms(project, out)
-
-
 def lmms_items(workers: int = 2) -> list[tuple[Path, RhythmTruth]]:
     """The LMMS demo songs rendered by LMMS (cached), with the projects' tempo and bars as truth.
     Only songs in one of the meters the analyser names (4/4, 3/4, ...: two demos set their bar to
     8/4 and 1/1) are used. No parameter is fitted on them: they are held out from every fit."""
-    from benchmarks.real_music import lmms_head, lmms_projects, lmms_truth
+    from benchmarks.real_music import lmms_head, lmms_projects, lmms_truth, render_lmms
     from genre_model.theory.meter import CANDIDATES
 
     folder = CACHE / "lmms"
@@ -107,7 +100,7 @@ def lmms_items(workers: int = 2) -> list[tuple[Path, RhythmTruth]]:
     todo = [(p, folder / f"{p.stem}.flac") for p in projects if not (folder / f"{p.stem}.json").exists()]
     if todo:
         with ProcessPoolExecutor(workers) as ex:
-            list(ex.map(_render_lmms, todo))
+            list(ex.map(render_lmms, *zip(*todo)))
         for p, out in todo:
             (folder / f"{p.stem}.json").write_text(json.dumps(lmms_truth(p, out).to_dict()))
     return [(folder / f"{p.stem}.flac", RhythmTruth(**json.loads((folder / f"{p.stem}.json").read_text())))

@@ -210,9 +210,9 @@ def lmms_truth(project: str | Path, audio: str | Path):
 
     Checked against the audio: the broadband onset strength averaged on the grid, shifted by up to
     half a beat, peaks 0-8 ms after the grid (less the onset envelope's 20-ms lag) on 14 of the 18
-    4/4 songs; the other four peak half a beat off (off-beat bass and hi-hats), where their kick
-    (below 150 Hz) peaks on the grid; one (Alf42red-Mauiwowi) has its kick 76 ms (a 32nd note)
-    before the grid. No offset is applied."""
+    4/4 songs; three peak half a beat off (off-beat bass and hi-hats), where their kick (below
+    150 Hz) peaks on the grid; one (Alf42red-Mauiwowi) has its kick 76 ms (a 32nd note) before the
+    grid. No offset is applied."""
     import librosa
     import soundfile as sf
 
