@@ -55,7 +55,7 @@ from .extract import analyze_theory, theory_fields
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: tempo_change, tempo_start_bpm, tempo_end_bpm
 # Row error codes beyond the decoder's (genre_model.audio.ERROR_CODES):
 #   unreadable      the file or URL could not be opened or read
 #   too_large       a URL's file is over MAX_URL_BYTES
@@ -87,6 +87,9 @@ COLUMNS = [
     ("key_confidence", "float64", "0-1"),
     ("tuning_cents", "float64", "from A4 = 440 Hz"),
     ("tempo_bpm", "float64", "beats per minute"),
+    ("tempo_change", "string", "steady / speeds up / slows down (the beats' first against last 30 %)"),
+    ("tempo_start_bpm", "float64", "the beats' tempo over their first 30 %"),
+    ("tempo_end_bpm", "float64", "the beats' tempo over their last 30 %"),
     ("meter", "string", "e.g. '4/4'"),
     ("chords", "list<string>", "the most common progression's chords"),
     ("progression", "list<string>", "the same in Roman numerals"),

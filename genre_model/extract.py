@@ -37,7 +37,8 @@ def theory_fields(th: dict) -> dict:
     and the batch job's Parquet rows (:mod:`genre_model.batch`) are both made from these."""
     key, tempo, chords, dyn = th["key"], th["tempo"], th["chords"], th["dynamics"]
     return {"key": key["label"], "key_confidence": key["confidence"], "tuning_cents": key["tuning_cents"],
-            "tempo_bpm": tempo["bpm"], "meter": th["meter"]["time_signature"],
+            "tempo_bpm": tempo["bpm"], "tempo_change": tempo["change"] or None, "tempo_start_bpm": tempo["start_bpm"],
+            "tempo_end_bpm": tempo["end_bpm"], "meter": th["meter"]["time_signature"],
             "chords": list(chords["progression_chords"]), "progression": list(chords["progression"]),
             "form": th["structure"]["form"], "integrated_lufs": dyn["integrated_lufs"],
             "loudness_range_lu": dyn["loudness_range_lu"], "true_peak_dbtp": dyn["true_peak_dbtp"],
@@ -47,7 +48,7 @@ def theory_fields(th: dict) -> dict:
 
 CSV_FIELDS = [
     "file", "status", "error_code", "error", "duration_s", "key", "key_confidence", "tuning_cents", "tempo_bpm",
-    "meter", "chords", "progression", "form", "integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "energy",
+    "tempo_change", "tempo_start_bpm", "tempo_end_bpm", "meter", "chords", "progression", "form", "integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "energy",
     "brightness", "mood", "quality_issues", "genre", "genre_score", "genre_error",
 ]
 _CSV_JOIN = {"chords": " ", "progression": " ", "quality_issues": "; "}
@@ -83,11 +84,19 @@ def done_files(out: Path) -> set[str]:
 
 
 class Writer:
-    """Appends rows to JSON Lines or CSV, flushed per row so a killed run loses none."""
+    """Appends rows to JSON Lines or CSV, flushed per row so a killed run loses none. A CSV to
+    resume must have :data:`CSV_FIELDS` as its header (one written by an older version with other
+    columns raises ValueError: rows appended under another header would be misread)."""
 
     def __init__(self, path: Path, overwrite: bool):
         self.path, self.csv = path, path.suffix.lower() == ".csv"
         new = overwrite or not path.exists() or path.stat().st_size == 0
+        if not new and self.csv:
+            with open(path, newline="") as fh:
+                header = next(csv.reader(fh), [])
+            if header != CSV_FIELDS:
+                raise ValueError(f"{path} has other columns than this version writes (an older version's "
+                                 f"output?): use --overwrite or another file")
         if not new and not self.csv:
             with open(path, "rb+") as fh:  # drop a torn last line (no newline) of a killed run
                 data = fh.read()
@@ -183,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         writer = Writer(out, args.overwrite)
     except OSError as e:
         print(f"error: cannot write {out}: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     from tqdm import tqdm
 

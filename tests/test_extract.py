@@ -58,6 +58,21 @@ def test_csv_with_genre_from_the_same_decode(tmp_path, tiny_model_dir):
     assert [Path(r["file"]).name for r in rows] == ["a.wav", "b.flac"]
     assert all(r["status"] == "ok" and r["genre"] and float(r["genre_score"]) > 0 for r in rows)
     assert rows[0]["tempo_bpm"] != "" or rows[0]["key"] != ""
+    assert all(r["tempo_change"] in ("steady", "speeds up", "slows down", "") for r in rows)
+    assert all((r["tempo_change"] == "") == (r["tempo_start_bpm"] == "") for r in rows)
+
+
+def test_resuming_a_csv_with_other_columns_is_refused(tmp_path, capsys):
+    """A CSV written by an older version (no tempo-change columns) is not appended to under
+    another header: one clear message, exit 2, the file untouched."""
+    sf.write(tmp_path / "a.wav", _music(3), SR)
+    out = tmp_path / "old.csv"
+    old = "file,status,error_code,error,duration_s,key,tempo_bpm\nx.wav,ok,,,3.0,C major,120\n"
+    out.write_text(old)
+    assert main([str(tmp_path / "a.wav"), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "other columns" in err and "--overwrite" in err and "Traceback" not in err
+    assert out.read_text() == old
 
 
 def test_usage_errors_exit_2(tmp_path, capsys):
