@@ -47,13 +47,12 @@ def readings(y: np.ndarray, sr: int) -> dict[str, float]:
     """Cents per system for one signal."""
     import librosa
 
-    from genre_model.theory.signal import Signal, tuning_of_peaks
+    from genre_model.theory.signal import Signal, strong_peaks, tuning_of_peaks
 
     pitch, mag = Signal(y, sr).tuning_peaks()
-    ok = pitch > 0
-    keep = ok & (mag >= np.median(mag[ok])) if ok.any() else ok
+    strong = strong_peaks(pitch, mag)[0]
     out = {"ours": 100 * tuning_of_peaks(pitch, mag),
-           "librosa": 100 * float(librosa.pitch_tuning(pitch[keep], resolution=0.01)) if keep.any() else 0.0}
+           "librosa": 100 * float(librosa.pitch_tuning(strong, resolution=0.01)) if strong.size else 0.0}
     e = essentia_cents(y, sr)
     if e is not None:
         out["essentia"] = e

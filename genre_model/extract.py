@@ -48,8 +48,9 @@ def theory_fields(th: dict) -> dict:
 
 CSV_FIELDS = [
     "file", "status", "error_code", "error", "duration_s", "key", "key_confidence", "tuning_cents", "tempo_bpm",
-    "tempo_change", "tempo_start_bpm", "tempo_end_bpm", "meter", "chords", "progression", "form", "integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "energy",
-    "brightness", "mood", "quality_issues", "genre", "genre_score", "genre_error",
+    "tempo_change", "tempo_start_bpm", "tempo_end_bpm", "meter", "chords", "progression", "form", "integrated_lufs",
+    "loudness_range_lu", "true_peak_dbtp", "energy", "brightness", "mood", "quality_issues", "genre", "genre_score",
+    "genre_error",
 ]
 _CSV_JOIN = {"chords": " ", "progression": " ", "quality_issues": "; "}
 

@@ -31,7 +31,7 @@ TUNING_FRAMES = 600  # 371-ms frames the tuning estimate looks at, at most
 def tuning_of_peaks(pitch: np.ndarray, mag: np.ndarray) -> float:
     """Tuning in fractions of a semitone (-0.5..0.5) from spectral peaks as ``librosa.piptrack``
     gives them (``pitch`` in Hz, 0 where there is no peak; ``mag`` their magnitudes; same shapes):
-    of the peaks at or above the median magnitude (librosa's ``estimate_tuning`` keeps the same),
+    of the peaks at or above the median magnitude (:func:`strong_peaks`, as librosa's ``estimate_tuning``),
     the deviations from the nearest equal-tempered semitone averaged on the circle (+0.5 is the
     same deviation as -0.5), weighted by magnitude. 0.0 without peaks.
 
@@ -41,13 +41,18 @@ def tuning_of_peaks(pitch: np.ndarray, mag: np.ndarray) -> float:
     percentile and 20 at most (loyalists.ogg, first 45 s: -22 against -2) with that mode, by 2.5
     and 8.8 with this mean; played 30 cents sharp they read 30 +- 3 (90th percentile; 12 at most)
     against 30 +- 0.5 (4.1). (``benchmarks/bench_tuning.py`` prints both, and Essentia beside them.)"""
-    ok = pitch > 0
-    if not ok.any():
-        return 0.0
-    keep = ok & (mag >= np.median(mag[ok]))
-    semitones = 12 * np.log2(pitch[keep] / 440.0)  # from A4; only the fraction counts on the circle
-    z = np.sum(mag[keep] * np.exp(2j * np.pi * semitones))
+    pitch, mag = strong_peaks(pitch, mag)
+    semitones = 12 * np.log2(pitch / 440.0)  # from A4; only the fraction counts on the circle
+    z = np.sum(mag * np.exp(2j * np.pi * semitones))
     return float(np.angle(z) / (2 * np.pi)) if abs(z) > 0 else 0.0
+
+
+def strong_peaks(pitch: np.ndarray, mag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The peaks of ``librosa.piptrack``'s (pitch, magnitude) at or above the median magnitude of
+    those with a pitch, as 1-D (pitch in Hz, magnitude); empty without peaks."""
+    ok = pitch > 0
+    keep = ok & (mag >= np.median(mag[ok])) if ok.any() else ok
+    return pitch[keep], mag[keep]
 
 
 @dataclass
@@ -176,7 +181,7 @@ class Signal:
         """The spectral peaks the tuning is read from: ``librosa.piptrack``'s (pitch in Hz, 0 where
         there is no peak; magnitude), shape = (1 + CHROMA_N_FFT/2, frames) each, 65 Hz-2.1 kHz, on
         at most :data:`TUNING_FRAMES` 371-ms frames of the 5.5-kHz copy spread over the track
-        (none for a track shorter than one frame). Not kept: ~10 MB for a long track.
+        (none for a track shorter than one frame or silent). Not kept: ~10 MB for a long track.
 
         The frames are its own, not every k-th column of :attr:`_harmony_stft`: on the first 45 s
         of a real track (battle-epic.ogg) those read -18 cents against +3 and turned D minor into
@@ -184,7 +189,7 @@ class Signal:
         import librosa
 
         y4 = self._y4
-        if y4.size < CHROMA_N_FFT:
+        if y4.size < CHROMA_N_FFT or not y4.any():  # too short, or digital silence: no peaks
             return np.zeros((0, 0)), np.zeros((0, 0))
         starts = np.unique(np.linspace(0, y4.size - CHROMA_N_FFT, min(TUNING_FRAMES, y4.size // 128)).astype(int))
         frames = y4[starts[:, None] + np.arange(CHROMA_N_FFT)] * np.hanning(CHROMA_N_FFT)
