@@ -84,8 +84,8 @@ def beat_accents(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
 CANDIDATES = (("2/4", 2, False), ("3/4", 3, False), ("4/4", 4, False),
               ("6/8", 2, True), ("9/8", 3, True), ("12/8", 4, True))
 # fitted by benchmarks/fit_meter.py on every rhythm source (L2 0.1)
-METER_WEIGHTS = {"contrast": 2.11, "half_bar": -0.6, "subdivision": 5.22, "two": -3.61, "three": -1.72, "ternary": -4.51,
-                 "two_ternary": 6.03, "three_ternary": 1.47}
+METER_WEIGHTS = {"contrast": 2.12, "half_bar": -0.6, "subdivision": 5.26, "two": -3.63, "three": -1.76, "ternary": -4.45,
+                 "two_ternary": 6.11, "three_ternary": 1.5}
 
 
 def downbeat_accents(sig: Signal, beat_frames: np.ndarray, accents: np.ndarray | None = None) -> np.ndarray:

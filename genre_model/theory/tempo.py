@@ -45,9 +45,9 @@ PREFERRED_BPM = 120.0
 # benchmarks/fit_octave.py on every rhythm source (generator dev split, rendered scores, charted
 # recordings); the benchmarks report each source with weights fitted on the other sources only.
 OCTAVE_WEIGHTS = {
-    "tempo_preference": 0.56, "salience": 1.31, "bass_half": -2.78, "bass_thirds": -2.75, "ternary": -1.83,
-    "ternary_log2_bpm": -2.37, "harmonic_every_2": -3.11, "harmonic_every_3": 0.35, "harmonic_every_4": 0.68, "harmonic_every_6": -1.88,
-    "ternary_harmonic_every_2": 0.19, "ternary_harmonic_every_3": -0.28, "ternary_harmonic_every_4": -1.71, "ternary_harmonic_every_6": -0.32, "librosa_agrees": 1.32,
+    "tempo_preference": 0.55, "salience": 1.31, "bass_half": -2.78, "bass_thirds": -2.75, "ternary": -1.83,
+    "ternary_log2_bpm": -2.37, "harmonic_every_2": -3.11, "harmonic_every_3": 0.34, "harmonic_every_4": 0.67, "harmonic_every_6": -1.88,
+    "ternary_harmonic_every_2": 0.18, "ternary_harmonic_every_3": -0.3, "ternary_harmonic_every_4": -1.7, "ternary_harmonic_every_6": -0.31, "librosa_agrees": 1.31,
 }
 OCTAVE_FACTORS = (1 / 3, 1 / 2, 2 / 3, 1.0, 1.5, 2.0, 3.0)
 # Below MIN_PULSE_CLARITY x min(1, sqrt(PULSE_CLARITY_SPAN_S / duration)): no steady pulse (a track
