@@ -95,8 +95,8 @@ def lmms_items(workers: int = 2, render: int = 1) -> list[tuple[Path, RhythmTrut
     Only songs in one of the meters the analyser names (4/4, 3/4, ...: two demos set their bar to
     8/4 and 1/1) are used. No parameter is fitted on them: they are held out from every fit.
 
-    LMMS does not render a song the same way twice (its oscillators' phases and noise differ: two
-    renders of one demo differ by 26-87 % of the signal's RMS), and on a few songs that moves what
+    LMMS does not render a song the same way twice (its oscillators' phases and noise differ: the
+    difference of two renders of one demo is 0-111 % of the signal's RMS, median 44 %), and on a few songs that moves what
     every system reads. ``render`` = 2, 3... renders the songs again into their own cache folder,
     as the source "lmms render <n>", so the benchmark shows that spread beside the first render."""
     from benchmarks.real_music import lmms_head, lmms_projects, lmms_truth, render_lmms
