@@ -33,7 +33,7 @@ import numpy as np
 import soundfile as sf
 
 from benchmarks import theory_eval as ev
-from benchmarks.common import print_table
+from benchmarks.common import print_table, read_fit
 
 
 def generator_items(limit: int | None = None):
@@ -56,17 +56,17 @@ def analysed_items(limit: int | None = None):
 def held_out_parameters(source: str) -> bool:
     """Load into the analysers the chord HMM's parameters and the key logit's weights fitted
     without ``source`` (fit_chords.py and fit_key.py write them); False (shipped values,
-    in-sample) when either file or the source is missing."""
-    import json
-
+    in-sample) when either file or the source is missing, or a file was fitted on other analyser
+    code (:func:`benchmarks.common.read_fit`)."""
     import genre_model.theory.chords as C
     import genre_model.theory.key as K
     from benchmarks.fit_chords import LOSO
     from benchmarks.fit_key import LOSO_WEIGHTS
 
-    if not (LOSO.exists() and LOSO_WEIGHTS.exists()):
+    chords_fit, key_fit = read_fit(LOSO), read_fit(LOSO_WEIGHTS)
+    if chords_fit is None or key_fit is None:
         return False
-    chords, key = json.loads(LOSO.read_text()).get(source), json.loads(LOSO_WEIGHTS.read_text()).get(source)
+    chords, key = chords_fit.get(source), key_fit.get(source)
     if chords is None or key is None:
         return False
     for k, v in chords.items():

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.common import print_table  # noqa: E402
+from benchmarks.common import print_table, read_fit  # noqa: E402
 from benchmarks.scores import RhythmTruth  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -96,8 +96,8 @@ def lmms_items(workers: int = 2, render: int = 1) -> list[tuple[Path, RhythmTrut
     8/4 and 1/1) are used. No parameter is fitted on them: they are held out from every fit.
 
     LMMS does not render a song the same way twice (its oscillators' phases and noise differ: the
-    difference of two renders of one demo is 0-111 % of the signal's RMS, median 44 %), and on a few songs that moves what
-    every system reads. ``render`` = 2, 3... renders the songs again into their own cache folder,
+    difference of two renders of one demo is 0-111 % of the signal's RMS, median 44 %), and on a
+    few songs that moves what every system reads. ``render`` = 2, 3... renders the songs again into their own cache folder,
     as the source "lmms render <n>", so the benchmark shows that spread beside the first render."""
     from benchmarks.real_music import lmms_head, lmms_projects, lmms_truth, render_lmms
     from genre_model.theory.meter import CANDIDATES
@@ -137,7 +137,8 @@ SHIPPED = _shipped()  # the weights in the code, before any held-out weights are
 
 def held_out_weights(source: str) -> bool:
     """Load into the analysers the weights fitted without ``source`` (benchmarks/fit_octave.py and
-    fit_meter.py write them); False (shipped weights, in-sample) when they are missing. A source
+    fit_meter.py write them); False (shipped weights, in-sample) when they are missing or were
+    fitted on other analyser code (:func:`benchmarks.common.read_fit`). A source
     outside :data:`FITTED_SOURCES` keeps the shipped weights, which never saw it: True."""
     from genre_model.theory import meter, tempo
 
@@ -145,10 +146,8 @@ def held_out_weights(source: str) -> bool:
         tempo.OCTAVE_WEIGHTS.update(SHIPPED["octave"])
         meter.METER_WEIGHTS.update(SHIPPED["meter"])
         return True
-    if not all(p.exists() for p in LOSO.values()):
-        return False
-    octave, met = (json.loads(p.read_text()) for p in LOSO.values())
-    if source not in octave or source not in met:
+    octave, met = (read_fit(p) for p in LOSO.values())
+    if octave is None or met is None or source not in octave or source not in met:
         return False
     tempo.OCTAVE_WEIGHTS.update(octave[source])
     meter.METER_WEIGHTS.update(met[source])

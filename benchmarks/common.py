@@ -1,7 +1,11 @@
-"""Helpers shared by the benchmark scripts (timing, RSS, a whisper-tiny-sized random model)."""
+"""Helpers shared by the benchmark scripts (timing, RSS, a whisper-tiny-sized random model, the
+leave-one-source-out fits' files)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
 import statistics
 import tempfile
 import time
@@ -10,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 SR = 16000
+ROOT = Path(__file__).resolve().parents[1]
+ANALYSER_CODE = (ROOT / "genre_model" / "theory", ROOT / "genre_model" / "audio.py")  # what the fits depend on
 TINY_DIMS = dict(d_model=384, encoder_layers=4, encoder_attention_heads=6, encoder_ffn_dim=1536,
                  classifier_proj_size=256)
 
@@ -83,3 +89,39 @@ def print_table(headers: list[str], rows: list[list]) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in cells:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+
+
+def analyser_version() -> str:
+    """A digest of the analyser's code (genre_model/theory/*.py and genre_model/audio.py, the
+    shipped weights included): a held-out fit holds only for the code it was fitted on."""
+    h = hashlib.sha1()
+    for root in ANALYSER_CODE:
+        for p in sorted([root] if root.is_file() else root.rglob("*.py")):
+            h.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def write_fit(path: Path, per_source: dict) -> None:
+    """Write a leave-one-source-out fit ({held-out source: its weights or parameters}) with the
+    :func:`analyser_version` it was fitted on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"analyser": analyser_version(), "per_source": per_source}, indent=1))
+
+
+_SAID: set[str] = set()
+
+
+def read_fit(path: Path) -> dict | None:
+    """The fit :func:`write_fit` wrote to ``path``, or None when there is none or it was fitted on
+    other analyser code (then the benchmarks mark their rows in-sample or stop, and this says
+    once which script to run again: a stale fit once reported held-out rows that were not)."""
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    if isinstance(data, dict) and data.get("analyser") == analyser_version():
+        return data["per_source"]
+    if str(path) not in _SAID:
+        _SAID.add(str(path))
+        print(f"{path.name} was fitted on other analyser code: run its fit script again "
+              f"(benchmarks/fit_{path.name.split('-')[0]}.py)", file=sys.stderr)
+    return None

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from benchmarks import theory_eval as ev
-from benchmarks.common import print_table
+from benchmarks.common import print_table, read_fit, write_fit
 
 LOSO = Path(__file__).resolve().parent / ".cache" / "chords-loso.json"  # read by bench_harmony.py
 GRID = {
@@ -78,7 +77,7 @@ def evaluate(feats, params: dict) -> dict[str, float]:
     import genre_model.theory.key as K
     from benchmarks.fit_key import LOSO_WEIGHTS
 
-    key_loso = json.loads(LOSO_WEIGHTS.read_text()) if LOSO_WEIGHTS.exists() else {}
+    key_loso = read_fit(LOSO_WEIGHTS) or {}
     shipped_key = dict(K.KEY_WEIGHTS)
     for k, v in params.items():
         setattr(C, k, v)
@@ -122,8 +121,7 @@ def main() -> None:
         loso[held] = points[best]
         rows.append([held, f"{100 * base[held]:.1f}", f"{100 * scores[best][held]:.1f}",
                      ", ".join(f"{k}={v}" for k, v in points[best].items())])
-    LOSO.parent.mkdir(parents=True, exist_ok=True)
-    LOSO.write_text(json.dumps(loso, indent=1))
+    write_fit(LOSO, loso)
     allbest = max(range(len(points)), key=lambda i: np.mean([scores[i][s] for s in sources]))
     print_table(["source", "WCSR shipped params", "WCSR held out (fitted on the others)", "chosen on the others"], rows)
     print("\nall sources: " + ", ".join(f"{k}={v}" for k, v in points[allbest].items()) + " -> "

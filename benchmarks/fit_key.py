@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import theory_eval as ev  # noqa: E402
 from benchmarks.clogit import fit  # noqa: E402
+from benchmarks.common import write_fit  # noqa: E402
 from genre_model.theory import key as K  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -99,7 +100,7 @@ def main() -> None:
         loso[src] = dict(zip(K.KEY_WEIGHTS, map(float, w)))
         print(f"  {src:10s} n={len(reported[src]):3d}  held out {weighted_score(w, reported[src]):.1f}  "
               f"(weights in the code now: {weighted_score(now, reported[src]):.1f})")
-    LOSO_WEIGHTS.write_text(json.dumps(loso, indent=1))
+    write_fit(LOSO_WEIGHTS, loso)
     w = fit([features(r) for r in fitted], args.lam)
     print(f"  generator test split with the weights fitted on all three (its dev split in the fit): "
           f"{weighted_score(w, reported['generator']):.1f}")

@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_rhythm import chart_items, generator_items, score_items  # noqa: E402
 from benchmarks.clogit import accuracy, fit, loso  # noqa: E402
+from benchmarks.common import write_fit  # noqa: E402
 from genre_model.audio import decode_audio  # noqa: E402
 from genre_model.theory import meter as M  # noqa: E402
 from genre_model.theory.signal import SR, Signal  # noqa: E402
@@ -58,6 +59,6 @@ if __name__ == "__main__":
         print(f"  {s:10s} n={len(sub):3d}  held-out {held[s]:.3f}  (tempo right: {np.mean([y.any() for _, y in sub]):.3f}; "
               f"weights in the code now {accuracy(now, sub):.3f})")
     loso_w = {src: fit([(X, y) for s, X, y in rows if s != src and y.any()], args.lam) for src in held}
-    LOSO_WEIGHTS.write_text(json.dumps({src: dict(zip(names, map(float, v))) for src, v in loso_w.items()}))
+    write_fit(LOSO_WEIGHTS, {src: dict(zip(names, map(float, v))) for src, v in loso_w.items()})
     print(f"  generator test split (fitted on scores + charts): {accuracy(loso_w['generator'], [(X, y) for _, X, y in test]):.3f}")
     print("METER_WEIGHTS =", json.dumps({k: round(float(v), 2) for k, v in zip(names, w)}))

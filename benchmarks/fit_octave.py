@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.bench_rhythm import chart_items, generator_items, score_items  # noqa: E402
 from benchmarks.clogit import accuracy, fit, loso  # noqa: E402
+from benchmarks.common import write_fit  # noqa: E402
 from genre_model.audio import decode_audio  # noqa: E402
 from genre_model.theory import tempo as T  # noqa: E402
 from genre_model.theory.signal import SR, Signal  # noqa: E402
@@ -84,7 +85,7 @@ if __name__ == "__main__":
               f"(weights in the code now: {accuracy(now, [(X, y) for r, X, y, _ in rows if r == s and X.shape[0]]):.3f})")
     loso_w = {src: fit([(X, y) for s, X, y in fit_rows if s != src and y.any()], args.lam) for src in held}
     if not args.drop:
-        LOSO_WEIGHTS.write_text(json.dumps({src: dict(zip(names, map(float, v))) for src, v in loso_w.items()}))
+        write_fit(LOSO_WEIGHTS, {src: dict(zip(names, map(float, v))) for src, v in loso_w.items()})
     gen_w = fit([(X, y) for s, X, y in fit_rows if s != "generator" and y.any()], args.lam)
     test = [(X, y) for _, X, y, _ in test_rows if X.shape[0]]
     print(f"  generator test split (fitted on scores + charts): {accuracy(gen_w, test):.3f}")
