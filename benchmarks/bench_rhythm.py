@@ -97,8 +97,9 @@ def lmms_items(workers: int = 2, render: int = 1) -> list[tuple[Path, RhythmTrut
 
     LMMS does not render a song the same way twice (its oscillators' phases and noise differ: the
     difference of two renders of one demo is 0-111 % of the signal's RMS, median 44 %), and on a
-    few songs that moves what every system reads. ``render`` = 2, 3... renders the songs again into their own cache folder,
-    as the source "lmms render <n>", so the benchmark shows that spread beside the first render."""
+    few songs that moves what every system reads. ``render`` = 2, 3... renders the songs again into
+    their own cache folder, as the source "lmms render <n>", so the benchmark shows that spread
+    beside the first render."""
     from benchmarks.real_music import lmms_head, lmms_projects, lmms_truth, render_lmms
     from genre_model.theory.meter import CANDIDATES
 

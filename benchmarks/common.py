@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -113,8 +113,9 @@ _SAID: set[str] = set()
 
 def read_fit(path: Path) -> dict | None:
     """The fit :func:`write_fit` wrote to ``path``, or None when there is none or it was fitted on
-    other analyser code (then the benchmarks mark their rows in-sample or stop, and this says
-    once which script to run again: a stale fit once reported held-out rows that were not)."""
+    other analyser code (then the benchmarks fall back to the shipped values and mark their rows
+    in-sample, and this says once which script to run again: a stale fit once reported held-out
+    rows that were not)."""
     if not path.exists():
         return None
     data = json.loads(path.read_text())
