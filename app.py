@@ -241,7 +241,9 @@ def dashboard(report) -> str:
                                 + (f" · tuned {k.tuning_cents:+.0f} cents" if abs(k.tuning_cents) >= 10 else ""))
          if k.label else k.reason),
         ("Tempo", f"{t.bpm:.0f} BPM" if t.bpm else nd, " · ".join(filter(None, [t.change_text(), f"{len(t.beats)} beats",
-                                                                           f"clarity {t.confidence:.0%}"])) if t.bpm else t.reason),
+                                                                           f"clarity {t.confidence:.0%}",
+                                                                           *(f"or {a:.0f} BPM" for a in t.alternatives)]))
+         if t.bpm else t.reason),
         ("Meter", m.time_signature or nd, f"{m.subdivision} subdivision · confidence {m.confidence:.0%}"
          + "".join(f" · or {a}" for a in m.alternatives) if m.time_signature else m.reason),
         ("Chords", " – ".join(c.progression) if c.progression else nd,

@@ -167,7 +167,7 @@ def ours(wav: Path, source: str | None = None) -> dict:
     t = estimate_tempo(sig)
     m = estimate_meter(sig, t)
     return {"bpm": t.bpm, "beats": t.beats, "downbeats": m.downbeats, "meter": m.time_signature, "held_out": held,
-            "change": t.change}
+            "change": t.change, "alternatives": t.alternatives}
 
 
 def librosa_rhythm(wav: Path) -> dict:
@@ -297,6 +297,19 @@ def tempo_changes(items, answers) -> None:
                 [[g, len(v), *(sum(c == k for c in v) for k in kinds)] for g, v in sorted(groups.items())])
 
 
+def tempo_alternatives(items, answers) -> None:
+    """How often ours offers another tempo reading beside its answer (TempoResult.alternatives:
+    readings at least tempo.ALTERNATIVE_MIN_P likely), and where the answer is wrong (not within
+    4 %), how often the right tempo is among them."""
+    rows = []
+    for src in dict.fromkeys(t.source for _, t in items):
+        its = [(answers["ours"][str(w)], t) for w, t in items if t.source == src]
+        wrong = [(a, t) for a, t in its if a["bpm"] is None or abs(a["bpm"] / t.tempo - 1) > 0.04]
+        rows.append([src, len(its), sum(bool(a.get("alternatives")) for a, _ in its), len(wrong),
+                     sum(any(abs(b / t.tempo - 1) <= 0.04 for b in a.get("alternatives", [])) for a, t in wrong)])
+    print_table(["source", "n", "an alternative offered", "tempo wrong", "the right tempo among the alternatives"], rows)
+
+
 def no_pulse_signal(kind: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
     """A track with no pulse at the theory's rate: white, pink or brown noise, or ``clicks`` (noise
     bursts of random loudness at Poisson times, 6 per second), peak 0.3."""
@@ -357,6 +370,8 @@ def main() -> None:
     if "ours" in answers:
         print()
         tempo_changes(items, answers)
+        print()
+        tempo_alternatives(items, answers)
     secs = {s: np.mean([a["seconds"] for a in answers[s].values()]) for s in answers}
     print("\nmean seconds per item:", ", ".join(f"{s} {v:.2f}" for s, v in secs.items()))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import softmax
 
 PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # pitch classes, key-free
 # How keys are named (the signature with fewer accidentals; F# major and Eb minor where it is a tie)
@@ -205,9 +206,7 @@ def estimate_key(chroma: np.ndarray, profile: str = DEFAULT_PROFILE, chords: lis
     b = None if bass is None else (bass.mean(axis=1) if bass.ndim == 2 else np.asarray(bass, float))
     X = key_features(c, profile, b, chords)
     r = X[:, list(KEY_WEIGHTS).index("profile_r")]
-    z = X @ np.array(list(KEY_WEIGHTS.values()))
-    p = np.exp(z - z.max())
-    p /= p.sum()
+    p = softmax(X @ np.array(list(KEY_WEIGHTS.values())))
     order = np.argsort(-p)
     top = [(key_name(i % 12, "minor" if i >= 12 else "major"), round(float(p[i]), 3)) for i in order[:3]]
     if r.max() < 0.3:

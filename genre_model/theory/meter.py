@@ -36,11 +36,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import softmax
 
 from .signal import Signal
 from .accents import harmonic_change, phase_scores, subdivision, zscore
 from .structure import beat_features
-from .tempo import TempoResult
+from .tempo import ALTERNATIVE_MIN_P, TempoResult  # a runner-up this likely is reported (2/4 beside 4/4)
 
 MIN_BEATS = 8
 # A bar is heard when the best phase of a 3- or 4-grouping stands out by MIN_ACCENT (summed z-score
@@ -51,7 +52,6 @@ MIN_BEATS = 8
 # only 41 % (108 scores items; 98 % of the generator's clips), as a test cannot be sure on 60 beats.
 # The contrast alone also passes clicks of random loudness (0.5-2.0 over 20 s; no bar) in 6 of 10.
 MIN_ACCENT = 0.5
-ALTERNATIVE_MIN_P = 0.2  # a runner-up signature this likely is reported beside the answer (2/4 beside 4/4)
 PERMUTATIONS = 400
 MAX_GROUPING_P = 0.005  # over six tests (accents and repetition, groupings of 2, 3, 4)
 REPEAT_LAGS = 16  # beats: the lags the repetition feature compares
@@ -224,9 +224,7 @@ def estimate_meter(sig: Signal, tempo: TempoResult) -> MeterResult:
         return MeterResult(None, None, None, 0.0, scores=scores,
                            reason="no grouping of the beats stands out from chance (evenly accented, "
                                   "nothing repeats by bars): no bar can be heard")
-    z = X @ np.array(list(METER_WEIGHTS.values()))
-    p = np.exp(z - z.max())
-    p /= p.sum()
+    p = softmax(X @ np.array(list(METER_WEIGHTS.values())))
     best = int(p.argmax())
     signature, bpb, ternary = CANDIDATES[best]
     phase = int(phases[bpb].argmax())

@@ -54,7 +54,8 @@ class TheoryReport:
         return {
             "Key": (f"{k.label} (confidence {k.confidence:.0%})" + (f"; {k.note}" if k.note else "")
                     if k.label else f"{ND}: {k.reason}"),
-            "Tempo": "; ".join(filter(None, [f"{t.bpm:.0f} BPM (clarity {t.confidence:.0%})", t.change_text()]))
+            "Tempo": "; ".join(filter(None, [f"{t.bpm:.0f} BPM (clarity {t.confidence:.0%}"
+                                             + "".join(f"; or {a:.0f}" for a in t.alternatives) + ")", t.change_text()]))
                      if t.bpm else f"{ND}: {t.reason}",
             "Meter": (f"{m.time_signature} (confidence {m.confidence:.0%}" + "".join(f"; or {a}" for a in m.alternatives) + ")"
                       if m.time_signature else f"{ND}: {m.reason}"),
@@ -79,8 +80,8 @@ class TheoryReport:
         lines += [f"**Tuning:** {k.tuning_cents:+.0f} cents from A4 = 440 Hz (A4 = {440 * 2 ** (k.tuning_cents / 1200):.1f} Hz); "
                   "chroma, key and chords are read against it"]
         if self.tempo.bpm:
-            lines += [f"**Beats:** {len(self.tempo.beats)} tracked; other tempo readings: "
-                      + ", ".join(f"{a:g}" for a in self.tempo.alternatives) + " BPM"]
+            lines += [f"**Beats:** {len(self.tempo.beats)} tracked" + ("; other likely tempo readings: "
+                      + ", ".join(f"{a:g}" for a in self.tempo.alternatives) + " BPM" if self.tempo.alternatives else "")]
         if self.chords.segments:
             shown = [s for s in self.chords.segments if s.label != "N"][:16]
             lines += ["", "**Chords:** " + " · ".join(
