@@ -90,13 +90,19 @@ def test_single_sine_has_no_key_and_no_tempo():
     _nd(r)
 
 
-def test_clicks_have_a_tempo_but_no_key():
+def _clicks_120() -> np.ndarray:
+    """12 s of identical clicks at 120 BPM."""
     y = np.zeros(12 * SR, dtype=np.float32)
-    for t in np.arange(0.25, 12, 0.5):  # 120 BPM
+    for t in np.arange(0.25, 12, 0.5):
         y[int(t * SR): int(t * SR) + 40] = 0.8
-    r = analyze(y, SR)
+    return y
+
+
+def test_clicks_have_a_tempo_but_no_key():
+    r = analyze(_clicks_120(), SR)
     assert r.key.label is None
     assert r.tempo.bpm is not None and min(abs(r.tempo.bpm - b) for b in (60, 120, 240)) < 5
+    assert r.meter.time_signature is None  # every click alike: no bar
 
 
 def test_a_likely_other_tempo_is_shown_beside_the_answer():
@@ -106,17 +112,13 @@ def test_a_likely_other_tempo_is_shown_beside_the_answer():
 
     from app import dashboard
 
-    y = np.zeros(12 * SR, dtype=np.float32)
-    for t in np.arange(0.25, 12, 0.5):
-        y[int(t * SR): int(t * SR) + 40] = 0.8
-    r = analyze(y, SR)
+    r = analyze(_clicks_120(), SR)
     assert all(abs(a / r.tempo.bpm - 1) > 0.04 for a in r.tempo.alternatives), r.tempo
     shown = replace(r, tempo=replace(r.tempo, alternatives=[2 * r.tempo.bpm]))
     assert f"or {2 * r.tempo.bpm:.0f}" in shown.summary()["Tempo"]
     assert f"or {2 * r.tempo.bpm:.0f} BPM" in dashboard(shown)
     none = replace(r, tempo=replace(r.tempo, alternatives=[]))
     assert " or " not in none.summary()["Tempo"] and "or " not in none.to_markdown().split("**Beats:**")[1].split("\n")[0]
-    assert r.meter.time_signature is None  # every click alike: no bar
 
 
 def test_one_second_clip():
