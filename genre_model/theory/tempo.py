@@ -327,19 +327,27 @@ def octave_features(sig: Signal, env: np.ndarray, salience: float, bpm: float, f
 class OctaveCandidate:
     """One metrical reading of the pulse: its BPM, its beat frames tracked on
     the envelope the period is read on, its octave features, its beat period at every frame
-    (frames; the path the readings share, divided by the reading's factor), and the path its
-    reported beats follow (frames at every frame: :func:`local_periods` with the comb, about the
-    reading's own median period)."""
+    (frames; the path the readings share, divided by the reading's factor), and the local
+    autocorrelations and their hop that path was read on (:func:`local_acf`; the same arrays for
+    every reading)."""
 
     bpm: float
     frames: np.ndarray
     features: dict[str, float]
     periods: np.ndarray
-    beat_periods: np.ndarray
+    acs: np.ndarray
+    hop: int
 
     @property
     def score(self) -> float:
         return sum(OCTAVE_WEIGHTS[k] * v for k, v in self.features.items())
+
+    def beat_periods(self) -> np.ndarray:
+        """The path the reading's reported beats follow (frames per beat at every frame): the
+        local autocorrelations read on the comb about the reading's median period, with the
+        weaker pull :data:`BEAT_PULL` (computed for the chosen reading only)."""
+        return local_periods(self.acs, self.hop, float(np.median(self.periods)), self.periods.size,
+                             comb=True, pull=BEAT_PULL)
 
 
 def beats_bpm(frames: np.ndarray, fps: float) -> float:
@@ -415,8 +423,7 @@ def octave_candidates(sig: Signal) -> tuple[list[OctaveCandidate], float] | Temp
             tracked = beats_bpm(frames, fps)
             bpm = tracked if abs(tracked / bpm - 1) < 0.25 else bpm
         features = octave_features(sig, env, float(s), bpm, frames, librosa_bpm)
-        beat_periods = local_periods(acs, hop, float(np.median(periods)) / factor, o.size, comb=True, pull=BEAT_PULL)
-        out.append(OctaveCandidate(bpm, frames, features, periods / factor, beat_periods))
+        out.append(OctaveCandidate(bpm, frames, features, periods / factor, acs, hop))
     return out, clarity
 
 
@@ -431,7 +438,7 @@ def estimate_tempo(sig: Signal) -> TempoResult:
     # mean over the bands keeps single-voice attacks (rendered scores beat F 61.6 on the tempo
     # envelope, 66.5 on the onset envelope), with the kick and bass band beside it (Signal.beat_env)
     best = candidates[0]
-    beats = track_beats(sig.beat_env, best.beat_periods)
+    beats = track_beats(sig.beat_env, best.beat_periods())
     # the tempo reported is that of the beats reported, even where they left the reading's BPM
     # (a 1.5x reading whose beats land on the tactus): through an accelerando the beat envelope's
     # beats keep up with the music where the tempo envelope's lag. With the shipped weights on
