@@ -198,7 +198,9 @@ def local_periods(acs: np.ndarray, hop: int, period: float, n: int, comb: bool =
 
     The windowed autocorrelations ``acs`` (:func:`local_acf`) are read at ``LOCAL_BINS``
     log-spaced periods from 0.6 to 1.7 x ``period`` (with ``comb``, at 1-4 times each period,
-    each over sqrt(k) as in :func:`_comb`, averaged over the multiples that fit in the window);
+    each over sqrt(k), the weights of :func:`_comb`, averaged over the multiples that fit in the
+    window; read by linear interpolation between frames, where :func:`_comb` takes the highest
+    within one frame, as the one-lag path always has);
     a Viterbi path through them, with a quadratic cost on period changes and a cost ``pull`` per
     |log(period / ``period``)|, gives one period per window, interpolated to the frames.
     Returns shape = (n,), float frames per beat."""
