@@ -1,7 +1,7 @@
 """Rhythm (tempo, beats, downbeats, meter) on independent sources, with librosa and Essentia
 beside the project in the same run.
 
-    python benchmarks/bench_rhythm.py [--sources generator,scores,charts,lmms] [--limit N]
+    python benchmarks/bench_rhythm.py [--sources generator,scores,charts,lmms,hydrogen] [--limit N]
 
 Sources, each on its own row:
 
@@ -17,7 +17,11 @@ Sources, each on its own row:
   as truth (benchmarks/real_music.lmms_truth). No parameter is fitted on them: every row of this
   source is held out from every fit. LMMS renders a song differently each time, so the songs are
   rendered twice and the second render is a row of its own (``lmms render 2``): the spread
-  between the two rows is how far one render moves the figures.
+  between the two rows is how far one render moves the figures;
+* ``hydrogen``: the 7 demo songs Hydrogen ships (Debian's ``hydrogen``: drum grooves in 4/4 by
+  its authors, rock, funk, a Bo Diddley beat, a swung ride pattern, TR-808; 98-125 BPM, 20 s to
+  4 min), rendered by its ``h2cli`` with real sampled kits, each song's tempo and bar as truth
+  (benchmarks/real_music.hydrogen_truth). Fitted on nothing, like LMMS.
 
 Metrics (mir_eval): tempo Acc1 (within 4 %), Acc2 (x2, x1/2, x3, x1/3 allowed), beat F-measure
 (70 ms), downbeat F-measure (70 ms, on the bar lines), meter accuracy (the time signature string;
@@ -103,24 +107,41 @@ def lmms_items(workers: int = 2, render: int = 1) -> list[tuple[Path, RhythmTrut
     from benchmarks.real_music import lmms_head, lmms_projects, lmms_truth, render_lmms
     from genre_model.theory.meter import CANDIDATES
 
-    folder = CACHE / ("lmms" if render == 1 else f"lmms-render{render}")
-    folder.mkdir(parents=True, exist_ok=True)
     named = {c[0] for c in CANDIDATES}
     projects = [p for p in lmms_projects() if "{1}/{2}".format(*lmms_head(p)) in named]
+    source = "lmms" if render == 1 else f"lmms render {render}"
+    return _rendered(CACHE / ("lmms" if render == 1 else f"lmms-render{render}"), projects, render_lmms, lmms_truth,
+                     source, workers)
+
+
+def hydrogen_items(workers: int = 2) -> list[tuple[Path, RhythmTruth]]:
+    """The Hydrogen demo songs (drum grooves) rendered by ``h2cli`` (cached), with each song's tempo
+    and bar as truth; songs that change tempo or bar length are left out (none of the seven
+    shipped). No parameter is fitted on them."""
+    from benchmarks.real_music import hydrogen_head, hydrogen_songs, hydrogen_truth, render_hydrogen
+
+    songs = [s for s in hydrogen_songs() if hydrogen_head(s) is not None]
+    return _rendered(CACHE / "hydrogen", songs, render_hydrogen, hydrogen_truth, "hydrogen", workers)
+
+
+def _rendered(folder: Path, projects: list[Path], render, truth, source: str,
+              workers: int) -> list[tuple[Path, RhythmTruth]]:
+    """Each project rendered to ``folder/<stem>.flac`` by ``render(project, out)`` once, its
+    ``truth(project, audio)`` kept beside it as JSON; (audio, truth as ``source``) per project."""
+    folder.mkdir(parents=True, exist_ok=True)
     todo = [(p, folder / f"{p.stem}.flac") for p in projects if not (folder / f"{p.stem}.json").exists()]
     if todo:
         with ProcessPoolExecutor(workers) as ex:
-            list(ex.map(render_lmms, *zip(*todo)))
+            list(ex.map(render, *zip(*todo)))
         for p, out in todo:
-            (folder / f"{p.stem}.json").write_text(json.dumps(lmms_truth(p, out).to_dict()))
-    source = "lmms" if render == 1 else f"lmms render {render}"
+            (folder / f"{p.stem}.json").write_text(json.dumps(truth(p, out).to_dict()))
     return [(folder / f"{p.stem}.flac", replace(RhythmTruth(**json.loads((folder / f"{p.stem}.json").read_text())),
                                                 source=source))
             for p in projects]
 
 
 SOURCES = {"generator": generator_items, "scores": score_items, "charts": chart_items, "lmms": lmms_items,
-           "lmms-render2": partial(lmms_items, render=2)}
+           "lmms-render2": partial(lmms_items, render=2), "hydrogen": hydrogen_items}
 FITTED_SOURCES = ("generator", "scores", "charts")  # what fit_octave.py and fit_meter.py fit on
 
 
@@ -353,7 +374,7 @@ def noise_clarity(seeds: int = 8) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--noise", action="store_true", help="only the pulse clarity of noise and random clicks")
-    ap.add_argument("--sources", default="generator,scores,charts,lmms,lmms-render2")
+    ap.add_argument("--sources", default="generator,scores,charts,lmms,lmms-render2,hydrogen")
     ap.add_argument("--systems", default="ours,librosa,essentia")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--breakdown", default="meter,style,curve,ensemble")

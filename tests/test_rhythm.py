@@ -444,3 +444,34 @@ def test_lmms_project_truth(tmp_path):
     want = [round(0.4 * k, 4) for k in range(3, 13)]  # 1.2 .. 4.8 s: every 0.4 s inside 1..5 s
     assert np.allclose(t.beats, want, atol=0.03), t.beats
     assert np.allclose(t.downbeats, [1.2, 2.4, 3.6, 4.8], atol=0.03), t.downbeats
+
+
+def test_hydrogen_song_truth(tmp_path):
+    """The Hydrogen source's truth (benchmarks/real_music.hydrogen_head / hydrogen_truth): the
+    song's tempo, and its bar from the patterns' length (48 ticks per quarter note); songs whose
+    patterns differ in length, or whose timeline changes tempo, get none; beats every quarter note
+    from the start where the audio is audible."""
+    import soundfile as sf
+
+    from benchmarks.real_music import hydrogen_head, hydrogen_truth
+
+    def song(sizes, timeline=""):
+        pats = "".join(f"<pattern><name>p{i}</name><size>{n}</size><denominator>4</denominator></pattern>"
+                       for i, n in enumerate(sizes))
+        path = tmp_path / f"s{len(list(tmp_path.iterdir()))}.h2song"
+        path.write_text(f'<?xml version="1.0"?><song><bpm>100</bpm>{timeline}<patternList>{pats}</patternList>'
+                        f'<virtualPatternList><pattern><name>p0</name></pattern></virtualPatternList></song>')
+        return path
+
+    assert hydrogen_head(song([144, 144])) == (100.0, 3, 4)
+    assert hydrogen_head(song([192, 144])) is None
+    tempo_change = "<isTimelineActivated>true</isTimelineActivated><timeLine><newBPM><BAR>2</BAR><BPM>90</BPM></newBPM></timeLine>"
+    assert hydrogen_head(song([192], tempo_change)) is None
+    sr = 44100
+    y = np.zeros(5 * sr, np.float32)
+    y[sr: 4 * sr] = 0.3 * np.random.default_rng(0).standard_normal(3 * sr)  # audible from 1 s to 4 s
+    sf.write(tmp_path / "a.flac", y, sr)
+    t = hydrogen_truth(song([192]), tmp_path / "a.flac")
+    assert t.source == "hydrogen" and t.tempo == 100.0 and t.meter == "4/4" and t.drums
+    assert np.allclose(t.beats, [1.2, 1.8, 2.4, 3.0, 3.6], atol=0.03), t.beats
+    assert np.allclose(t.downbeats, [2.4], atol=0.03), t.downbeats
