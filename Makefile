@@ -4,8 +4,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 APT_RUN  := ffmpeg
-APT_TEST := ffmpeg fluidsynth fluid-soundfont-gm chromium wesnoth-1.16-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid
-APT_BENCH := lmms hydrogen  # render their demo songs: rhythm sources of the benchmarks only
+APT_TEST := ffmpeg fluidsynth fluid-soundfont-gm chromium wesnoth-1.16-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid hydrogen
+APT_BENCH := lmms  # renders its demo songs: a rhythm source of the benchmarks only (Hydrogen, in APT_TEST, is one too)
 export HF_HUB_DISABLE_TELEMETRY := 1
 export GRADIO_ANALYTICS_ENABLED := False
 
