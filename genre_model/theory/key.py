@@ -41,7 +41,8 @@ DEFAULT_PROFILE = "edma"  # best of the four on the dev split (benchmarks/theory
 # moved, and the kept weights read the generator's test split at 91.2 (fit_key.py); refitted
 # (these weights: they moved by 0.19 at most) it reads 93.0, the chorales and madrigals the same.
 # Refitted again after the tuning estimate (signal.tuning_of_peaks) moved the chroma: by 0.04 at most;
-# after the reported beats followed the comb (tempo.BEAT_PULL) moved the chords: by 0.11 at most.
+# after the reported beats followed the comb (tempo.BEAT_PULL) moved the chords: by 0.11 at most;
+# after the beats were tracked with the snare band too (Signal.snare_onset_env): by 0.09 at most.
 KEY_WEIGHTS = {"profile_r": 7.06, "bass_profile_r": 3.69, "bass_tonic_over_fifth": -0.7, "tonic_share": 2.01,
                "opens_on_tonic_root": 1.65, "dominant_share": 0.91, "diatonic_share": 8.35}
 MAJOR_SCALE, MINOR_SCALE = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10, 11)  # minor: natural + leading tone

@@ -85,9 +85,10 @@ CANDIDATES = (("2/4", 2, False), ("3/4", 3, False), ("4/4", 4, False),
               ("6/8", 2, True), ("9/8", 3, True), ("12/8", 4, True))
 # fitted by benchmarks/fit_meter.py on every rhythm source (L2 0.1). Refitted after the reported
 # beats followed the comb (tempo.BEAT_PULL) they moved by 0.23 at most (subdivision 5.49, two
-# -3.83) and were kept, as small moves of the key weights were: the held-out rows of the fitted
-# sources use the leave-one-source-out fits, not these; the LMMS rows use these and were measured
-# with them
+# -3.83) and were kept, as small moves of the key weights were; after the beats were tracked with
+# the snare band too (Signal.snare_onset_env), by 0.24 at most (subdivision 5.5, two -3.84). The
+# held-out rows of the fitted sources use the leave-one-source-out fits, not these; the LMMS and
+# Hydrogen rows use these and were measured with them
 METER_WEIGHTS = {"contrast": 2.12, "half_bar": -0.6, "subdivision": 5.26, "two": -3.63, "three": -1.76, "ternary": -4.45,
                  "two_ternary": 6.11, "three_ternary": 1.5}
 
