@@ -121,12 +121,20 @@ class Signal:
 
         return librosa.onset.onset_strength(S=self.mel_db, sr=self.sr, hop_length=self.hop, aggregate=np.median)
 
+    def _mel_rows(self, above_hz: float, below_hz: float) -> np.ndarray:
+        """Indices of the mel bands (rows of :attr:`mel_db`) centred from ``above_hz`` to below
+        ``below_hz``."""
+        import librosa
+
+        centres = librosa.mel_frequencies(N_MELS + 2, fmax=self.sr / 2)[1:-1]
+        return np.flatnonzero((centres >= above_hz) & (centres < below_hz))
+
     def _band_onset_env(self, below_hz: float) -> np.ndarray:
         """Onset strength of the mel bands centred below ``below_hz``, shape = (n_frames,)."""
         import librosa
 
-        low = librosa.mel_frequencies(N_MELS + 2, fmax=self.sr / 2)[1:-1] < below_hz
-        return librosa.onset.onset_strength(S=self.mel_db[low], sr=self.sr, hop_length=self.hop)
+        return librosa.onset.onset_strength(S=self.mel_db[self._mel_rows(0.0, below_hz)], sr=self.sr,
+                                            hop_length=self.hop)
 
     @cached_property
     def bass_onset_env(self) -> np.ndarray:
@@ -147,8 +155,7 @@ class Signal:
         zeros when no band is centred there."""
         import librosa
 
-        centres = librosa.mel_frequencies(N_MELS + 2, fmax=self.sr / 2)[1:-1]
-        rows = np.flatnonzero((centres >= SNARE_HZ[0]) & (centres < SNARE_HZ[1]))
+        rows = self._mel_rows(*SNARE_HZ)
         if rows.size == 0:
             return np.zeros(self.mel_db.shape[1])
         from scipy.ndimage import median_filter
