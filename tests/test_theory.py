@@ -178,6 +178,26 @@ def test_harmonic_change_phase_finds_the_bar():
     assert phase_scores(z, 4).max() > phase_scores(z, 2).max() > phase_scores(z, 3).max()
 
 
+def test_timbre_change_peaks_where_a_part_enters():
+    """A 120-BPM click loop (16 beats) whose second half adds a low drone: the sound changes at
+    beat 8 and nowhere else, and the first beat has nothing before it."""
+    from genre_model.theory.accents import timbre_change
+    from genre_model.theory.signal import SR, Signal
+
+    t = np.arange(8 * SR) / SR
+    y = np.zeros_like(t)
+    for b in range(16):
+        i = int(b * 0.5 * SR)
+        y[i: i + 200] += np.random.default_rng(b).standard_normal(200) * 0.5
+    y[t >= 4.0] += 0.3 * np.sin(2 * np.pi * 110 * t[t >= 4.0])
+    sig = Signal(y.astype(np.float32))
+    frames = sig.time_to_onset_frames(np.arange(16) * 0.5)
+    change = timbre_change(sig, frames)
+    assert change.shape == (16,) and change[0] == 0.0
+    assert int(change.argmax()) == 8
+    assert change[8] > 3 * np.median(change[1:])
+
+
 def test_viterbi_takes_time_varying_transitions():
     from genre_model.theory.chords import transitions, viterbi
 

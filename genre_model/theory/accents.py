@@ -55,6 +55,31 @@ def harmonic_change(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
     return np.where(den > 0, 1 - (prev * nxt).sum(0) / np.maximum(den, 1e-300), 0.0)
 
 
+def timbre_change(sig: Signal, beat_frames: np.ndarray, span: int = 2) -> np.ndarray:
+    """Sound change at each beat: the Euclidean distance (dB) between the mean mel spectrum
+    (:attr:`~genre_model.theory.signal.Signal.mel_db`) of the ``span`` beats after it and that
+    of the ``span`` beats before it, shape = (n_beats,), 0 at the first beat and where a beat
+    has no frames. Each beat's spectrum is the mean over its own frames (to the next beat; the
+    last to the track's end). Peaks where parts enter or leave, as they do at bar and phrase
+    starts in loop-built and drum music, where no chord change marks beat 1."""
+    M = sig.mel_db
+    n = M.shape[1]
+    f = np.clip(np.asarray(beat_frames, int), 0, n - 1)
+    if f.size == 0:
+        return np.zeros(0)
+    bounds = np.r_[f, n]
+    cs = np.concatenate([np.zeros((M.shape[0], 1)), np.cumsum(M, axis=1, dtype=np.float64)], axis=1)
+    frames = np.diff(bounds)
+    beat_mel = np.where(frames > 0, (cs[:, bounds[1:]] - cs[:, bounds[:-1]]) / np.maximum(frames, 1), M[:, f])
+    cb = np.concatenate([np.zeros((M.shape[0], 1)), np.cumsum(beat_mel, axis=1)], axis=1)
+    i = np.arange(f.size)
+    a, b = np.maximum(i - span, 0), np.minimum(i + span, f.size)
+    ok = (i > a) & (b > i)
+    before = (cb[:, i] - cb[:, a]) / np.maximum(i - a, 1)
+    after = (cb[:, b] - cb[:, i]) / np.maximum(b - i, 1)
+    return np.where(ok, np.linalg.norm(after - before, axis=0), 0.0)
+
+
 def zscore(x: np.ndarray) -> np.ndarray:
     """Z-score along the last axis (beats)."""
     return (x - x.mean(-1, keepdims=True)) / (x.std(-1, keepdims=True) + 1e-9)
