@@ -31,6 +31,7 @@ bench: apt-test apt-bench $(VENV)/.installed-dev
 	$(PY) benchmarks/fit_octave.py
 	$(PY) benchmarks/fit_meter.py
 	$(PY) benchmarks/bench_rhythm.py
+	$(PY) benchmarks/rhythm_at_revision.py
 	$(PY) benchmarks/bench_app.py
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_batch.py
