@@ -498,49 +498,43 @@ def test_snare_band_is_librosas_percussive_split():
     assert np.allclose(sig.snare_onset_env, want, rtol=1e-6, atol=1e-6)
 
 
-def test_groove_with_the_kick_between_the_beats():
-    """Hydrogen's demo groove GM_kit_demo2 (Debian's hydrogen; rendered by its h2cli): the kick
-    plays on 1 and mostly between the beats, a rimshot on 2 and 4. Tracked on the onsets and the
-    kick band alone the beats sat half a beat off for a quarter of the song (beat F 0.72); with
-    the percussive snare band (Signal.beat_env) they stay on the song's grid: 0.97 when written."""
-    import mir_eval
-
+def _hydrogen_song(stem: str):
+    """One of Hydrogen's demo songs rendered by its h2cli (Debian's hydrogen): (RhythmTruth,
+    Signal); skips the test where hydrogen is not installed."""
     from benchmarks.real_music import hydrogen_head, hydrogen_songs, hydrogen_truth, render_hydrogen
     from genre_model.audio import decode_audio
     from genre_model.theory.signal import SR, Signal
-    from genre_model.theory.tempo import estimate_tempo
 
-    songs = [s for s in hydrogen_songs() if s.stem == "GM_kit_demo2"]
+    songs = [s for s in hydrogen_songs() if s.stem == stem]
     if not songs or hydrogen_head(songs[0]) is None:
         pytest.skip("apt-get install hydrogen (its demo songs, rendered by h2cli)")
     with tempfile.TemporaryDirectory() as tmp:
-        audio = Path(tmp) / "demo2.flac"
+        audio = Path(tmp) / f"{stem}.flac"
         render_hydrogen(songs[0], audio)
-        truth = hydrogen_truth(songs[0], audio)
-        t = estimate_tempo(Signal(decode_audio(audio, target_sr=SR)[0]))
+        return hydrogen_truth(songs[0], audio), Signal(decode_audio(audio, target_sr=SR)[0])
+
+
+def test_groove_with_the_kick_between_the_beats():
+    """Hydrogen's demo groove GM_kit_demo2: the kick plays on 1 and mostly between the beats, a
+    rimshot on 2 and 4. Tracked on the onsets and the kick band alone the beats sat half a beat
+    off for a quarter of the song (beat F 0.72); with the percussive snare band (Signal.beat_env)
+    they stay on the song's grid: 0.97 when written."""
+    from genre_model.theory.tempo import estimate_tempo
+
+    truth, sig = _hydrogen_song("GM_kit_demo2")
+    t = estimate_tempo(sig)
     assert t.bpm is not None and abs(t.bpm / truth.tempo - 1) < 0.04, (t.bpm, truth.tempo)
-    assert mir_eval.beat.f_measure(np.asarray(truth.beats), np.asarray(t.beats)) > 0.9
+    assert _f(truth.beats, t.beats) > 0.9
 
 
 def test_drum_groove_bar_starts_on_beat_one():
-    """Hydrogen's demo groove GM_kit_Diddley (Debian's hydrogen; rendered by its h2cli): the kick
-    lands on beats 1 and 3 alike and nothing plays chords, so the low onsets and the chord change
-    left the bar on beat 3 (downbeat F 0.00); the sound's change over two beats
-    (meter.downbeat_accents) puts it on beat 1: 0.96 when written."""
-    from benchmarks.real_music import hydrogen_head, hydrogen_songs, hydrogen_truth, render_hydrogen
-    from genre_model.audio import decode_audio
+    """Hydrogen's demo groove GM_kit_Diddley: the kick lands on beats 1 and 3 alike and nothing
+    plays chords, so the low onsets and the chord change left the bar on beat 3 (downbeat F 0.00);
+    the sound's change over two beats (meter.downbeat_accents) puts it on beat 1: 0.96 when written."""
     from genre_model.theory.meter import estimate_meter
-    from genre_model.theory.signal import SR, Signal
     from genre_model.theory.tempo import estimate_tempo
 
-    songs = [s for s in hydrogen_songs() if s.stem == "GM_kit_Diddley"]
-    if not songs or hydrogen_head(songs[0]) is None:
-        pytest.skip("apt-get install hydrogen (its demo songs, rendered by h2cli)")
-    with tempfile.TemporaryDirectory() as tmp:
-        audio = Path(tmp) / "diddley.flac"
-        render_hydrogen(songs[0], audio)
-        truth = hydrogen_truth(songs[0], audio)
-        sig = Signal(decode_audio(audio, target_sr=SR)[0])
+    truth, sig = _hydrogen_song("GM_kit_Diddley")
     t = estimate_tempo(sig)
     m = estimate_meter(sig, t)
     assert m.time_signature == truth.meter == "4/4"
