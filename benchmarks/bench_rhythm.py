@@ -114,14 +114,21 @@ def lmms_items(workers: int = 2, render: int = 1) -> list[tuple[Path, RhythmTrut
                      source, workers)
 
 
-def hydrogen_items(workers: int = 2) -> list[tuple[Path, RhythmTruth]]:
+def hydrogen_items(workers: int = 2, humanize: bool = True) -> list[tuple[Path, RhythmTruth]]:
     """The Hydrogen demo songs (drum grooves) rendered by ``h2cli`` (cached), with each song's tempo
     and bar as truth; songs that change tempo or bar length are left out (none of the seven
-    shipped). No parameter is fitted on them."""
+    shipped). No parameter is fitted on them.
+
+    Six of the songs humanize their timing and velocity, so every render differs (as LMMS's do);
+    the cached render is one draw. ``humanize=False`` renders them with it off, the same audio on
+    every machine, as the source "hydrogen quantized"."""
     from benchmarks.real_music import hydrogen_head, hydrogen_songs, hydrogen_truth, render_hydrogen
 
     songs = [s for s in hydrogen_songs() if hydrogen_head(s) is not None]
-    return _rendered(CACHE / "hydrogen", songs, render_hydrogen, hydrogen_truth, "hydrogen", workers)
+    if humanize:
+        return _rendered(CACHE / "hydrogen", songs, render_hydrogen, hydrogen_truth, "hydrogen", workers)
+    return _rendered(CACHE / "hydrogen-quantized", songs, partial(render_hydrogen, humanize=False), hydrogen_truth,
+                     "hydrogen quantized", workers)
 
 
 def _rendered(folder: Path, projects: list[Path], render, truth, source: str,
@@ -141,7 +148,8 @@ def _rendered(folder: Path, projects: list[Path], render, truth, source: str,
 
 
 SOURCES = {"generator": generator_items, "scores": score_items, "charts": chart_items, "lmms": lmms_items,
-           "lmms-render2": partial(lmms_items, render=2), "hydrogen": hydrogen_items}
+           "lmms-render2": partial(lmms_items, render=2), "hydrogen": hydrogen_items,
+           "hydrogen-quantized": partial(hydrogen_items, humanize=False)}
 FITTED_SOURCES = ("generator", "scores", "charts")  # what fit_octave.py and fit_meter.py fit on
 
 
@@ -374,7 +382,7 @@ def noise_clarity(seeds: int = 8) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--noise", action="store_true", help="only the pulse clarity of noise and random clicks")
-    ap.add_argument("--sources", default="generator,scores,charts,lmms,lmms-render2,hydrogen")
+    ap.add_argument("--sources", default="generator,scores,charts,lmms,lmms-render2,hydrogen,hydrogen-quantized")
     ap.add_argument("--systems", default="ours,librosa,essentia")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--breakdown", default="meter,style,curve,ensemble")

@@ -272,9 +272,15 @@ def hydrogen_head(song: str | Path) -> tuple[float, int, int] | None:
     return (float(root.findtext("bpm")), int(num), den) if num == int(num) else None
 
 
-def render_hydrogen(song: str | Path, out: str | Path) -> None:
+def render_hydrogen(song: str | Path, out: str | Path, humanize: bool = True) -> None:
     """Render a Hydrogen song with its command-line player (``h2cli``, from the first pattern, with
-    the kit the song names) and keep it as a mono FLAC (``out``)."""
+    the kit the song names) and keep it as a mono FLAC (``out``).
+
+    Six of the seven demo songs set Hydrogen's humanize (random timing and velocity on every note),
+    so no two renders are alike: six renders of ``GM_kit_demo2`` read beat F 0.785-0.97 with one
+    release of ours. ``humanize=False`` renders a copy of the song with both set to 0 (its swing
+    kept), the same audio every time, as the tests need."""
+    import re
     import subprocess
     import tempfile
 
@@ -282,6 +288,11 @@ def render_hydrogen(song: str | Path, out: str | Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "song.wav"
+        if not humanize:
+            text = Path(song).read_text(encoding="utf-8")
+            text = re.sub(r"<(humanize_time|humanize_velocity)>[^<]*</\1>", r"<\1>0</\1>", text)
+            song = Path(tmp) / Path(song).name
+            song.write_text(text, encoding="utf-8")
         subprocess.run(["h2cli", "-s", str(song), "-o", str(wav), "-d", "auto"], check=True, capture_output=True,
                        timeout=900, cwd=tmp)
         y, sr = sf.read(wav, dtype="float32", always_2d=True)

@@ -28,7 +28,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUE_10_RELEASE = "c9936bf"
-DEFAULT_SOURCES = "generator,scores,charts,lmms,lmms-render2,hydrogen"
+DEFAULT_SOURCES = "generator,scores,charts,lmms,lmms-render2,hydrogen,hydrogen-quantized"
 
 
 def _fill_missing_names() -> None:

@@ -499,8 +499,9 @@ def test_snare_band_is_librosas_percussive_split():
 
 
 def _hydrogen_song(stem: str):
-    """One of Hydrogen's demo songs rendered by its h2cli (Debian's hydrogen): (RhythmTruth,
-    Signal); skips the test where hydrogen is not installed."""
+    """One of Hydrogen's demo songs rendered by its h2cli (Debian's hydrogen) with its humanize off,
+    the same audio every time (benchmarks/real_music.render_hydrogen): (RhythmTruth, Signal);
+    skips the test where hydrogen is not installed."""
     from benchmarks.real_music import hydrogen_head, hydrogen_songs, hydrogen_truth, render_hydrogen
     from genre_model.audio import decode_audio
     from genre_model.theory.signal import SR, Signal
@@ -510,15 +511,18 @@ def _hydrogen_song(stem: str):
         pytest.skip("apt-get install hydrogen (its demo songs, rendered by h2cli)")
     with tempfile.TemporaryDirectory() as tmp:
         audio = Path(tmp) / f"{stem}.flac"
-        render_hydrogen(songs[0], audio)
+        render_hydrogen(songs[0], audio, humanize=False)
         return hydrogen_truth(songs[0], audio), Signal(decode_audio(audio, target_sr=SR)[0])
 
 
+@pytest.mark.xfail(strict=True, reason="known failure (issue 10): on the quantized render the beats sit half a "
+                   "beat off for a quarter of the song (beat F 0.72, with or without the snare band at 0.25; at 0.5 "
+                   "it reads 0.97); humanized renders read 0.785-0.97")
 def test_groove_with_the_kick_between_the_beats():
     """Hydrogen's demo groove GM_kit_demo2: the kick plays on 1 and mostly between the beats, a
-    rimshot on 2 and 4. Tracked on the onsets and the kick band alone the beats sat half a beat
-    off for a quarter of the song (beat F 0.72); with the percussive snare band (Signal.beat_env)
-    they stay on the song's grid: 0.97 when written."""
+    rimshot on 2 and 4. The beats should stay on the song's grid. Written as a passing test on one
+    humanized render (0.72 -> 0.97 with the snare band); six humanized renders read 0.785-0.97,
+    and the quantized one 0.72, which is what this test now renders."""
     from genre_model.theory.tempo import estimate_tempo
 
     truth, sig = _hydrogen_song("GM_kit_demo2")
@@ -528,9 +532,11 @@ def test_groove_with_the_kick_between_the_beats():
 
 
 def test_drum_groove_bar_starts_on_beat_one():
-    """Hydrogen's demo groove GM_kit_Diddley: the kick lands on beats 1 and 3 alike and nothing
-    plays chords, so the low onsets and the chord change left the bar on beat 3 (downbeat F 0.00);
-    the sound's change over two beats (meter.downbeat_accents) puts it on beat 1: 0.96 when written."""
+    """Hydrogen's demo groove GM_kit_Diddley (quantized render): the kick lands on beats 1 and 3
+    alike and nothing plays chords, so the low onsets and the chord change left the bar on beat 3
+    (downbeat F 0.00 on the benchmark's humanized render); the sound's change over two beats
+    (meter.downbeat_accents) puts it on beat 1: 0.96 when written, on five humanized renders and
+    on the quantized one."""
     from genre_model.theory.meter import estimate_meter
     from genre_model.theory.tempo import estimate_tempo
 
