@@ -58,9 +58,9 @@ def harmonic_change(sig: Signal, beat_frames: np.ndarray) -> np.ndarray:
 def timbre_change(sig: Signal, beat_frames: np.ndarray, span: int = 2) -> np.ndarray:
     """Sound change at each beat: the Euclidean distance (dB) between the mean mel spectrum
     (:attr:`~genre_model.theory.signal.Signal.mel_db`) of the ``span`` beats after it and that
-    of the ``span`` beats before it, shape = (n_beats,), 0 at the first beat and where a beat
-    has no frames. Each beat's spectrum is the mean over its own frames (to the next beat; the
-    last to the track's end). Peaks where parts enter or leave, as they do at bar and phrase
+    of the ``span`` beats before it, shape = (n_beats,), 0 at the first beat (nothing before it).
+    Each beat's spectrum is the mean over its own frames (to the next beat; the last to the
+    track's end; a beat on the same frame as the next, that frame's). Peaks where parts enter or leave, as they do at bar and phrase
     starts in loop-built and drum music, where no chord change marks beat 1."""
     M = sig.mel_db
     n = M.shape[1]
