@@ -59,18 +59,21 @@ def timbre_change(sig: Signal, beat_frames: np.ndarray, span: int = 2) -> np.nda
     """Sound change at each beat: the Euclidean distance (dB) between the mean mel spectrum
     (:attr:`~genre_model.theory.signal.Signal.mel_db`) of the ``span`` beats after it and that
     of the ``span`` beats before it, shape = (n_beats,), 0 at the first beat (nothing before it).
-    Each beat's spectrum is the mean over its own frames (to the next beat; the last to the
-    track's end; a beat on the same frame as the next, that frame's). Peaks where parts enter or leave, as they do at bar and phrase
-    starts in loop-built and drum music, where no chord change marks beat 1."""
+    Each beat's spectrum is the mean over its own frames (:func:`~genre_model.theory.chords.beat_sync`,
+    to the next beat; the last to the track's end; a beat on the same frame as the next, that
+    frame's). Peaks where parts enter or leave, as they do at bar and phrase starts in loop-built
+    and drum music, where no chord change marks beat 1."""
+    from .chords import beat_sync
+
     M = sig.mel_db
     n = M.shape[1]
     f = np.clip(np.asarray(beat_frames, int), 0, n - 1)
     if f.size == 0:
         return np.zeros(0)
     bounds = np.r_[f, n]
-    cs = np.concatenate([np.zeros((M.shape[0], 1)), np.cumsum(M, axis=1, dtype=np.float64)], axis=1)
-    frames = np.diff(bounds)
-    beat_mel = np.where(frames > 0, (cs[:, bounds[1:]] - cs[:, bounds[:-1]]) / np.maximum(frames, 1), M[:, f])
+    beat_mel = beat_sync(M, bounds)
+    empty = np.diff(bounds) == 0
+    beat_mel[:, empty] = M[:, f[empty]]
     cb = np.concatenate([np.zeros((M.shape[0], 1)), np.cumsum(beat_mel, axis=1)], axis=1)
     i = np.arange(f.size)
     a, b = np.maximum(i - span, 0), np.minimum(i + span, f.size)
